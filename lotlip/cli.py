@@ -1,0 +1,170 @@
+"""``lotlip <stage> ...``: the entry points the workflow rules call.
+
+Each stage takes its slice of the validated config as JSON (``--cfg``), so Snakemake re-runs a stage exactly
+when its own settings change. Errors become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lotlip.config import ConfigError, load_config, run_config_from_dict
+from lotlip.io import write_json, write_jsonl
+from lotlip.provenance import provenance
+
+
+def _cfg(text: str):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--cfg: not valid JSON ({exc.msg})") from None
+    return load_config(data, origin="--cfg")
+
+
+def cmd_world(args: argparse.Namespace) -> None:
+    from lotlip.world.build import build_train_split
+
+    cfg = _cfg(args.cfg)
+    n = build_train_split(cfg.world, args.out)
+    logging.info("wrote %d training scenes to %s", n, args.out)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from lotlip.world.build import build_long_benchmark
+
+    cfg = _cfg(args.cfg)
+    if args.name not in cfg.benchmarks:
+        raise ConfigError(f"benchmarks: no benchmark named {args.name!r}")
+    n = build_long_benchmark(cfg.benchmarks[args.name], cfg.world, args.out)
+    logging.info("wrote benchmark %s (%d images) to %s", args.name, n, args.out)
+
+
+def cmd_relabel(args: argparse.Namespace) -> None:
+    from lotlip.relabel import relabel_scenes
+    from lotlip.world.build import load_scenes
+
+    cfg = _cfg(args.cfg).relabel
+    records = list(relabel_scenes(cfg.backend, load_scenes(args.world), cfg.captioners, cfg.seed))
+    write_jsonl(args.out, records)
+    logging.info("relabeled %d images with %s", len(records), ", ".join(cfg.captioners))
+
+
+def cmd_shards(args: argparse.Namespace) -> None:
+    from lotlip.data.shards import write_shards
+
+    cfg = _cfg(args.cfg).shards
+    counts = write_shards(args.world, args.captions, args.out, cfg.samples_per_shard)
+    logging.info("wrote %d shards, %d samples", len(counts), sum(counts.values()))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from lotlip.train.loop import train
+
+    try:
+        run = run_config_from_dict(json.loads(args.run))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--run: not valid JSON ({exc.msg})") from None
+    summary = train(run, args.shards, args.out)
+    logging.info("trained %s: %s", run.name, summary)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    import torch
+
+    from lotlip.eval.retrieval import evaluate_long_retrieval
+    from lotlip.model.checkpoint import load_model
+
+    cfg = _cfg(args.cfg)
+    torch.set_num_threads(cfg.train.threads)
+    model, tokenizer, meta = load_model(args.checkpoint, device=cfg.train.device)
+    metrics = evaluate_long_retrieval(model, tokenizer, args.benchmark, cfg.eval.batch_size)
+    run_cfg = meta.get("config") or {}
+    seed = meta.get("seed")
+    result = {"run": args.run, "benchmark": args.name, **metrics,
+              **provenance({"run": run_cfg, "eval": json.loads(args.cfg).get("eval", {})}, seed),
+              "checkpoint_commit": meta.get("commit")}
+    write_json(args.out, result)
+    logging.info("%s on %s: I2T %.2f T2I %.2f", args.run, args.name, metrics["i2t_r1"], metrics["t2i_r1"])
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from lotlip.report.tables import long_retrieval_table, write_table
+
+    df = long_retrieval_table(args.evals)
+    write_table(df, args.out)
+    logging.info("wrote %s (%d rows)", args.out, len(df))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lotlip", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("world", help="generate the synthetic training split")
+    p.add_argument("--cfg", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_world)
+
+    p = sub.add_parser("benchmark", help="generate a synthetic long-text retrieval benchmark")
+    p.add_argument("--cfg", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("relabel", help="write long captions for every training image")
+    p.add_argument("--cfg", required=True)
+    p.add_argument("--world", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_relabel)
+
+    p = sub.add_parser("shards", help="write webdataset shards + sizes.json")
+    p.add_argument("--cfg", required=True)
+    p.add_argument("--world", required=True, type=Path)
+    p.add_argument("--captions", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_shards)
+
+    p = sub.add_parser("train", help="train one declared run")
+    p.add_argument("--run", required=True, help="resolved run config as JSON")
+    p.add_argument("--shards", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a long-text benchmark")
+    p.add_argument("--cfg", required=True)
+    p.add_argument("--run", required=True)
+    p.add_argument("--name", required=True, help="benchmark name")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--benchmark", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("report", help="build results/table_long_retrieval.csv")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("evals", nargs="+", type=Path)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check-config", help="validate config files (later files override earlier ones)")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=lambda a: print(json.dumps(load_config(*a.files) and "ok")))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one stage; user errors print one line and return 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"lotlip {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

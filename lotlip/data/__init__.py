@@ -1,0 +1,1 @@
+"""Data: caption cleaning and sub-caption sampling, webdataset shards, loaders."""

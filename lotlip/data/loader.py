@@ -1,0 +1,59 @@
+"""Training batches from webdataset shards: images + ``[raw, long_1..long_N]`` token ids.
+
+The stream is deterministic in (seed, epoch): shard order and the shuffle buffer are seeded per epoch and the
+sub-caption draw is seeded per (seed, epoch, key), so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterator
+
+import torch
+import webdataset as wds
+
+from lotlip.config import SamplingConfig
+from lotlip.data.shards import decode_png
+from lotlip.data.subcaptions import sample_texts
+from lotlip.model.tokenizer import CornerTokenizer, trim_padding
+
+
+def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int) -> Iterator[dict]:
+    order = list(urls)
+    random.Random(f"shards:{seed}:{epoch}").shuffle(order)
+    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False)
+    if shuffle_buffer > 1:
+        ds = ds.shuffle(shuffle_buffer, initial=shuffle_buffer, rng=random.Random(f"buffer:{seed}:{epoch}"))
+    return iter(ds)
+
+
+def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTokenizer,
+                  transform: Callable, batch_size: int, seed: int, start_step: int = 0,
+                  shuffle_buffer: int = 2000, captioners: list[str] | None = None,
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless batches ``(images [B,3,H,W], tokens [B,1+N,L])``, starting at batch ``start_step``."""
+    step, epoch, skip = 0, 0, start_step * batch_size
+    while True:
+        images, texts = [], []
+        n_seen = 0
+        for sample in _epoch_stream(urls, seed, epoch, shuffle_buffer):
+            n_seen += 1
+            if skip:
+                skip -= 1
+                continue
+            meta = json.loads(sample["json"])
+            longs = {name: c["long"] for name, c in meta["captions"].items()}
+            rng = random.Random(f"texts:{seed}:{epoch}:{sample['__key__']}")
+            texts.append(sample_texts(meta["raw"], longs, sampling.n_subcaptions, sampling.merged_num,
+                                      sampling.policy, rng, captioners))
+            images.append(transform(decode_png(sample["png"])))
+            if len(images) == batch_size:
+                flat = tokenizer([t for per_image in texts for t in per_image])  # [B*(1+N), L]
+                tokens = trim_padding(flat).view(batch_size, len(texts[0]), -1)
+                yield torch.stack(images), tokens
+                step += 1
+                images, texts = [], []
+        if n_seen == 0:
+            raise ValueError(f"shards {urls[:2]}...: no samples found")
+        epoch += 1  # a partial last batch is dropped

@@ -1,0 +1,64 @@
+"""webdataset shards: one sample per image (``png`` + ``json`` with raw and MLLM captions)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import webdataset as wds
+
+from lotlip.io import atomic_dir, read_jsonl, write_json
+
+
+class ShardError(ValueError):
+    """Shard inputs are inconsistent or missing."""
+
+
+def write_shards(world_dir: str | Path, captions_path: str | Path, out_dir: str | Path,
+                 samples_per_shard: int, prefix: str = "train") -> dict[str, int]:
+    """Write ``out_dir/<prefix>-NNNNNN.tar`` + ``sizes.json``; returns shard name -> sample count."""
+    world_dir = Path(world_dir)
+    scenes = read_jsonl(world_dir / "scenes.jsonl")
+    captions = {r["key"]: r["captions"] for r in read_jsonl(captions_path)}
+    missing = [r["key"] for r in scenes if r["key"] not in captions]
+    if missing:
+        raise ShardError(f"{captions_path}: no captions for {len(missing)} images (first: {missing[0]}); "
+                         f"rerun the relabel stage")
+    with atomic_dir(out_dir) as tmp:
+        pattern = str(tmp / f"{prefix}-%06d.tar")
+        with wds.ShardWriter(pattern, maxcount=samples_per_shard, verbose=0) as sink:
+            for rec in scenes:
+                png = (world_dir / "images" / f"{rec['key']}.png").read_bytes()
+                meta = {"raw": rec["raw"], "captions": captions[rec["key"]], "scene": rec["scene"]}
+                sink.write({"__key__": rec["key"], "png": png, "json": json.dumps(meta).encode()})
+        counts = _count(tmp, prefix)
+        write_json(tmp / "sizes.json", counts)
+    return counts
+
+
+def _count(folder: Path, prefix: str) -> dict[str, int]:
+    """Samples per shard, counted from the tar members' keys."""
+    counts = {}
+    for tar in sorted(folder.glob(f"{prefix}-*.tar")):
+        with tarfile.open(tar) as tf:
+            counts[tar.name] = len({Path(m.name).name.split(".", 1)[0] for m in tf.getmembers() if m.isfile()})
+    return counts
+
+
+def shard_urls(shard_dir: str | Path) -> list[str]:
+    """Shard paths listed in ``sizes.json`` (a clear error if the folder was never built)."""
+    sizes_path = Path(shard_dir) / "sizes.json"
+    if not sizes_path.is_file():
+        raise ShardError(f"{sizes_path}: not found; build the shards first "
+                         f"(snakemake {sizes_path.parent}/sizes.json)")
+    sizes = json.loads(sizes_path.read_text())
+    return [str(Path(shard_dir) / name) for name in sorted(sizes)]
+
+
+def decode_png(data: bytes):
+    """PNG bytes -> RGB PIL image."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(data)).convert("RGB")

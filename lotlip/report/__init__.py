@@ -1,0 +1,1 @@
+"""Reporting: paper-shaped tables from evaluation results."""

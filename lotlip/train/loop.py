@@ -1,0 +1,140 @@
+"""The LoTLIP training loop (CPU or GPU, one process), resumable from its last checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+from open_clip_train.scheduler import cosine_lr
+
+from lotlip.config import RunConfig, to_dict
+from lotlip.data.loader import train_batches
+from lotlip.data.shards import shard_urls
+from lotlip.io import atomic_path
+from lotlip.model import MultiTextClipLoss, create_model, get_tokenizer
+from lotlip.model.checkpoint import save_model
+from lotlip.model.factory import LoTLIP
+from lotlip.provenance import provenance
+
+log = logging.getLogger(__name__)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _optimizer(model: LoTLIP, run: RunConfig) -> torch.optim.Optimizer:
+    """AdamW with no weight decay on gains, biases, embeddings and the logit scale (open_clip's rule)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        exclude = p.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
+        (no_decay if exclude else decay).append(p)
+    return torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0},
+                              {"params": decay, "weight_decay": run.train.weight_decay}],
+                             lr=run.train.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def text_features(model: LoTLIP, tokens: torch.Tensor) -> torch.Tensor:
+    """tokens [B, 1+N, L] -> normalised features [B, 1 + N*(1+K), D].
+
+    The raw caption contributes its [CLS] feature; each long text its [CLS] and K corner features.
+    """
+    b, t, length = tokens.shape
+    feats = model.encode_text_all(tokens.reshape(b * t, length), normalize=True)  # [B*T, 1+K, D]
+    feats = feats.view(b, t, feats.shape[1], -1)
+    short = feats[:, 0, :1]  # [B, 1, D]
+    longs = feats[:, 1:].reshape(b, -1, feats.shape[-1])  # [B, N*(1+K), D]
+    return torch.cat([short, longs], dim=1)
+
+
+def _save_state(path: Path, model, optimizer, step: int) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "torch_rng": torch.get_rng_state()}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
+    """Train ``run`` on the shards in ``shard_dir``; write the final model to ``out_path``.
+
+    A resumable state is kept in ``<out dir>/last.pt`` every ``checkpoint_every`` steps and training resumes
+    from it when present. Returns a summary (final loss, steps, samples/s).
+    """
+    out_path = Path(out_path)
+    work = out_path.parent
+    work.mkdir(parents=True, exist_ok=True)
+    tc, exp = run.train, run.experiment
+    torch.set_num_threads(tc.threads)
+    _seed_everything(tc.seed)
+    device = torch.device(tc.device)
+    model = create_model(tc.model, num_corner_tokens=exp.corner_tokens, corner_mask=exp.corner_mask).to(device)
+    tokenizer = get_tokenizer(tc.model, num_corner_tokens=exp.corner_tokens)
+    transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
+    optimizer = _optimizer(model, run)
+    scheduler = cosine_lr(optimizer, tc.lr, tc.warmup_steps, tc.steps)
+    loss_fn = MultiTextClipLoss()
+
+    start = 0
+    state_path = work / "last.pt"
+    if state_path.is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+        log.info("resuming %s from step %d", run.name, start)
+
+    batches = train_batches(shard_urls(shard_dir), run.sampling, tokenizer, transform, tc.batch_size,
+                            tc.seed, start_step=start)
+    log_path = work / "log.csv"
+    new_log = start == 0 or not log_path.is_file()
+    model.train()
+    t0, loss_value = time.perf_counter(), float("nan")
+    with open(log_path, "w" if new_log else "a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new_log:
+            writer.writerow(["step", "loss", "short_loss", "long_loss", "lr", "logit_scale", "samples_per_s"])
+        for step in range(start, tc.steps):
+            t_step = time.perf_counter()
+            images, tokens = next(batches)
+            images, tokens = images.to(device), tokens.to(device)
+            lr = scheduler(step)
+            image_feats = model.encode_image(images, normalize=True)  # [B, D]
+            text_feats = text_features(model, tokens)  # [B, T, D]
+            losses = loss_fn(image_feats, text_feats, model.logit_scale.exp())
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            optimizer.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            loss_value = losses["loss"].item()
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"run {run.name}: loss is {loss_value} at step {step}")
+            writer.writerow([step + 1, f"{loss_value:.5f}", f"{float(losses['short_loss']):.5f}",
+                             f"{float(losses['long_loss']):.5f}", f"{lr:.6g}",
+                             f"{float(model.logit_scale.exp()):.3f}",
+                             f"{tc.batch_size / (time.perf_counter() - t_step):.1f}"])
+            if (step + 1) % tc.checkpoint_every == 0 and step + 1 < tc.steps:
+                fh.flush()
+                _save_state(state_path, model, optimizer, step + 1)
+    elapsed = time.perf_counter() - t0
+    summary = {"steps": tc.steps, "resumed_from": start, "final_loss": loss_value,
+               "train_seconds": round(elapsed, 2),
+               "samples_per_s": round((tc.steps - start) * tc.batch_size / max(elapsed, 1e-9), 1)}
+    meta = {**provenance(to_dict(run), tc.seed), "summary": summary}
+    save_model(out_path, model, tc.model, exp.corner_mask, meta)
+    if state_path.is_file():
+        os.remove(state_path)
+    return summary

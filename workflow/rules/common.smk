@@ -1,0 +1,34 @@
+# Validated config and the small helpers rules use. Validation lives in lotlip.config (one schema).
+import json
+import shlex
+import sys
+
+from lotlip.config import ConfigError, load_config, run_config, to_dict
+
+try:
+    CFG = load_config(config, origin="config")
+except ConfigError as exc:
+    sys.exit(f"lotlip: config error: {exc}")
+
+LOTLIP = shlex.quote(sys.executable) + " -m lotlip"
+RUNS = sorted(CFG.experiments)
+BENCHMARKS = sorted(CFG.benchmarks)
+
+
+wildcard_constraints:
+    run="|".join(RUNS),
+    bench="|".join(BENCHMARKS),
+
+
+def cfg_json(*sections):
+    """The named config sections as JSON: a stage re-runs exactly when these change."""
+    return json.dumps({s: to_dict(getattr(CFG, s)) for s in sections}, sort_keys=True)
+
+
+def benchmark_json(bench):
+    return json.dumps({"world": to_dict(CFG.world), "benchmarks": {bench: to_dict(CFG.benchmarks[bench])}},
+                      sort_keys=True)
+
+
+def run_json(run):
+    return json.dumps(to_dict(run_config(CFG, run)), sort_keys=True)

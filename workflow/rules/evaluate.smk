@@ -1,0 +1,17 @@
+# Stage 5 (evaluate): one JSON per run x benchmark.
+
+
+rule evaluate_long:
+    input:
+        checkpoint="results/checkpoints/{run}/model.pt",
+        benchmark="resources/benchmarks/{bench}",
+    output:
+        "results/eval/{run}/{bench}.json",
+    params:
+        cfg=cfg_json("eval", "train"),
+    threads: CFG.train.threads
+    log:
+        "logs/evaluate/{run}/{bench}.log",
+    shell:
+        "{LOTLIP} evaluate --cfg {params.cfg:q} --run {wildcards.run:q} --name {wildcards.bench:q}"
+        " --checkpoint {input.checkpoint:q} --benchmark {input.benchmark:q} --out {output:q} > {log:q} 2>&1"

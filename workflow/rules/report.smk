@@ -1,0 +1,13 @@
+# Stage 6 (report): paper-shaped tables.
+
+
+rule table_long_retrieval:
+    input:
+        expand("results/eval/{run}/{bench}.json", run=RUNS, bench=BENCHMARKS),
+    output:
+        csv="results/table_long_retrieval.csv",
+        md="results/table_long_retrieval.md",
+    log:
+        "logs/report/table_long_retrieval.log",
+    shell:
+        "{LOTLIP} report --out {output.csv:q} {input:q} > {log:q} 2>&1"

@@ -1,0 +1,23 @@
+# Stage 1 (fetch/world): the synthetic world's training split and long-text benchmarks.
+
+
+rule world:
+    output:
+        directory("resources/world/train"),
+    params:
+        cfg=cfg_json("world"),
+    log:
+        "logs/world.log",
+    shell:
+        "{LOTLIP} world --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule benchmark:
+    output:
+        directory("resources/benchmarks/{bench}"),
+    params:
+        cfg=lambda w: benchmark_json(w.bench),
+    log:
+        "logs/benchmark/{bench}.log",
+    shell:
+        "{LOTLIP} benchmark --cfg {params.cfg:q} --name {wildcards.bench:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny configs and a tiny built world (built once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lotlip.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "world": {"n_train": 96, "image_size": 32},
+    "benchmarks": {"dci_syn": {"n_groups": 3, "group_size": 4}},
+    "shards": {"samples_per_shard": 40},
+    "train": {"steps": 4, "batch_size": 16, "warmup_steps": 1, "checkpoint_every": 2, "threads": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg():
+    return load_config(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory, tiny_cfg):
+    """A built training split, its captions and shards: (world_dir, captions_path, shard_dir)."""
+    from lotlip.data.shards import write_shards
+    from lotlip.io import write_jsonl
+    from lotlip.relabel import relabel_scenes
+    from lotlip.world.build import build_train_split, load_scenes
+
+    root = tmp_path_factory.mktemp("world")
+    world = root / "world"
+    build_train_split(tiny_cfg.world, world)
+    captions = root / "captions.jsonl"
+    write_jsonl(captions, list(relabel_scenes("simulated", load_scenes(world), tiny_cfg.relabel.captioners, 0)))
+    shards = root / "shards"
+    write_shards(world, captions, shards, tiny_cfg.shards.samples_per_shard)
+    return world, captions, shards

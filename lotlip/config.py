@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,11 @@ def _check_relations(cfg: LotlipConfig) -> None:
             raise ConfigError(f"relabel.captioners: {name!r} is not one of {', '.join(CAPTIONERS)}")
     if not cfg.relabel.captioners:
         raise ConfigError("relabel.captioners: at least one captioner is required")
+    model = Path(cfg.train.model)
+    bundled = resources.files("lotlip") / "model_configs" / f"{cfg.train.model}.json"
+    if not bundled.is_file() and not (model.suffix == ".json" and model.is_file()):
+        raise ConfigError(f"train.model: {cfg.train.model!r} is neither a bundled model config nor an existing "
+                          f"JSON file")
     if not cfg.experiments:
         raise ConfigError("experiments: at least one run must be declared")
     for name in list(cfg.experiments) + list(cfg.benchmarks):

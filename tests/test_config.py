@@ -59,3 +59,8 @@ def test_run_config_round_trips_through_json():
     cfg = load_config({})
     rc = run_config(cfg, "lotlip")
     assert run_config_from_dict(to_dict(rc)) == rc
+
+
+def test_missing_model_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.model: '.*nope.json' is neither"):
+        load_config({"train": {"model": str(tmp_path / "nope.json")}})

@@ -124,8 +124,10 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
                 raise FloatingPointError(f"run {run.name}: loss is {loss_value} at step {step}")
             writer.writerow([step + 1, f"{loss_value:.5f}", f"{float(losses['short_loss']):.5f}",
                              f"{float(losses['long_loss']):.5f}", f"{lr:.6g}",
-                             f"{float(model.logit_scale.exp()):.3f}",
+                             f"{model.logit_scale.exp().item():.3f}",
                              f"{tc.batch_size / (time.perf_counter() - t_step):.1f}"])
+            if (step + 1) % 10 == 0:
+                fh.flush()
             if (step + 1) % tc.checkpoint_every == 0 and step + 1 < tc.steps:
                 fh.flush()
                 _save_state(state_path, model, optimizer, step + 1)

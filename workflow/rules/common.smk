@@ -1,6 +1,5 @@
 # Validated config and the small helpers rules use. Validation lives in lotlip.config (one schema).
 import json
-import shlex
 import sys
 
 from lotlip.config import ConfigError, load_config, run_config, to_dict
@@ -10,7 +9,6 @@ try:
 except ConfigError as exc:
     sys.exit(f"lotlip: config error: {exc}")
 
-LOTLIP = shlex.quote(sys.executable) + " -m lotlip"
 RUNS = sorted(CFG.experiments)
 BENCHMARKS = sorted(CFG.benchmarks)
 

@@ -10,8 +10,10 @@ rule evaluate_long:
     params:
         cfg=cfg_json("eval", "train"),
     threads: CFG.train.threads
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/evaluate/{run}/{bench}.log",
     shell:
-        "{LOTLIP} evaluate --cfg {params.cfg:q} --run {wildcards.run:q} --name {wildcards.bench:q}"
+        "lotlip evaluate --cfg {params.cfg:q} --run {wildcards.run:q} --name {wildcards.bench:q}"
         " --checkpoint {input.checkpoint:q} --benchmark {input.benchmark:q} --out {output:q} > {log:q} 2>&1"

@@ -8,7 +8,9 @@ rule relabel:
         "results/captions/train.jsonl",
     params:
         cfg=cfg_json("relabel"),
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/relabel.log",
     shell:
-        "{LOTLIP} relabel --cfg {params.cfg:q} --world {input:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip relabel --cfg {params.cfg:q} --world {input:q} --out {output:q} > {log:q} 2>&1"

@@ -7,7 +7,9 @@ rule table_long_retrieval:
     output:
         csv="results/table_long_retrieval.csv",
         md="results/table_long_retrieval.md",
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/report/table_long_retrieval.log",
     shell:
-        "{LOTLIP} report --out {output.csv:q} {input:q} > {log:q} 2>&1"
+        "lotlip report --out {output.csv:q} {input:q} > {log:q} 2>&1"

@@ -9,8 +9,10 @@ rule shards:
         directory("results/shards/train"),
     params:
         cfg=cfg_json("shards"),
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/shards.log",
     shell:
-        "{LOTLIP} shards --cfg {params.cfg:q} --world {input.world:q} --captions {input.captions:q}"
+        "lotlip shards --cfg {params.cfg:q} --world {input.world:q} --captions {input.captions:q}"
         " --out {output:q} > {log:q} 2>&1"

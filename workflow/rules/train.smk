@@ -9,7 +9,9 @@ rule train:
     params:
         run=lambda w: run_json(w.run),
     threads: CFG.train.threads
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/train/{run}.log",
     shell:
-        "{LOTLIP} train --run {params.run:q} --shards {input:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip train --run {params.run:q} --shards {input:q} --out {output:q} > {log:q} 2>&1"

@@ -6,10 +6,12 @@ rule world:
         directory("resources/world/train"),
     params:
         cfg=cfg_json("world"),
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/world.log",
     shell:
-        "{LOTLIP} world --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip world --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule benchmark:
@@ -17,7 +19,9 @@ rule benchmark:
         directory("resources/benchmarks/{bench}"),
     params:
         cfg=lambda w: benchmark_json(w.bench),
+    conda:
+        "../envs/lotlip.yaml"
     log:
         "logs/benchmark/{bench}.log",
     shell:
-        "{LOTLIP} benchmark --cfg {params.cfg:q} --name {wildcards.bench:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip benchmark --cfg {params.cfg:q} --name {wildcards.bench:q} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine (Python 3.11 + pip):
+#   make run    install into .venv, then build every table of the embedded default (`snakemake --cores 2 all`)
+#   make test   install into .venv (with test extras), then lint and run the test suite
+# Both are idempotent: the install step re-runs only when pyproject.toml changes.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+CORES ?= 2
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: install run test lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/snakemake --cores $(CORES) all
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/snakemake --lint
+
+test: install lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf results resources logs .snakemake

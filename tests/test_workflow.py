@@ -21,8 +21,8 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_pipeline_builds_the_table_then_plans_nothing(tmp_path):
-    test_cfg = str(REPO / ".test" / "config" / "config.yaml")
-    done = snakemake(tmp_path, "all", "--configfile", test_cfg)
+    test_cfg = [str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml")]
+    done = snakemake(tmp_path, "all", "--configfile", *test_cfg)
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "results" / "table_long_retrieval.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -34,11 +34,11 @@ def test_pipeline_builds_the_table_then_plans_nothing(tmp_path):
     assert sorted(p.name for p in (tmp_path / "results" / "shards" / "train").glob("[!.]*")) == [
         "sizes.json", "train-000000.tar", "train-000001.tar", "train-000002.tar"]
 
-    again = snakemake(tmp_path, "all", "-n", "--configfile", test_cfg)
+    again = snakemake(tmp_path, "all", "-n", "--configfile", *test_cfg)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
 
-    changed = snakemake(tmp_path, "all", "-n", "--configfile", test_cfg, "--config", "eval={'batch_size': 8}")
+    changed = snakemake(tmp_path, "all", "-n", "--configfile", *test_cfg, "--config", "eval={'batch_size': 8}")
     planned = changed.stdout + changed.stderr
     assert "evaluate_long" in planned and "rule train:" not in planned  # only what depends on eval settings
 
@@ -52,7 +52,8 @@ def test_misspelled_config_key_stops_with_one_line(tmp_path):
 
 
 def test_wrong_type_stops_with_one_line(tmp_path):
-    done = snakemake(tmp_path, "all", "-n", "--config", "train={'steps': 'lots'}")
+    done = snakemake(tmp_path, "all", "-n", "--configfile", str(REPO / "config" / "config.yaml"),
+                     "--config", "train={'steps': 'lots'}")
     assert done.returncode != 0
     err = done.stderr.strip()
     assert err.startswith("lotlip: config error: config: key 'train.steps'") and "\n" not in err

@@ -78,7 +78,8 @@ def _perturb(obj: SceneObject, style: CaptionerStyle, rng: random.Random) -> Sce
 
 def _object_sentence(obj: SceneObject, style: CaptionerStyle, rng: random.Random) -> str:
     template = rng.choice(style.object_templates)
-    return template.format(colour=obj.colour, shape=obj.shape, size=obj.size, pos=CELLS[obj.cell])
+    size = obj.size if obj.texture == "plain" else f"{obj.size} {obj.texture}"
+    return template.format(colour=obj.colour, shape=obj.shape, size=size, pos=CELLS[obj.cell])
 
 
 def caption_scene(scene: Scene, style: CaptionerStyle, seed: int) -> dict[str, str]:

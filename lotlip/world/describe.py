@@ -46,7 +46,7 @@ def plain_sentence(fact: Fact) -> str:
     """The annotator's neutral phrasing of one fact."""
     if fact.kind == "object":
         o = fact.subject
-        return f"There is a {o.size} {o.colour} {o.shape} at the {CELLS[o.cell]}."
+        return f"There is a {o.described} at the {CELLS[o.cell]}."
     if fact.kind == "relation":
         return f"The {fact.subject.name} is {fact.value} the {fact.other.name}."
     if fact.kind == "background":

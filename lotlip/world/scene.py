@@ -22,6 +22,7 @@ CELLS: tuple[str, ...] = (
     "top left", "top", "top right", "left", "centre", "right", "bottom left", "bottom", "bottom right",
 )
 SIZES: tuple[str, ...] = ("small", "medium")
+TEXTURES: tuple[str, ...] = ("plain", "striped", "dotted")
 
 
 @dataclass
@@ -33,10 +34,17 @@ class SceneObject:
     size: str
     cell: int
     salient: bool = False
+    texture: str = "plain"
 
     @property
     def name(self) -> str:
         return f"{self.colour} {self.shape}"
+
+    @property
+    def described(self) -> str:
+        """Size, texture, colour and shape, e.g. ``large striped red circle`` (plain texture unstated)."""
+        texture = "" if self.texture == "plain" else f"{self.texture} "
+        return f"{self.size} {texture}{self.colour} {self.shape}"
 
     @property
     def row_col(self) -> tuple[int, int]:
@@ -75,7 +83,8 @@ def sample_scene(seed: int, key: str, n_min: int, n_max: int,
     n = rng.randint(n_min, n_max)
     cells = rng.sample(range(9), n)
     colour, shape = salient if salient else (rng.choice(list(COLOURS)), rng.choice(SHAPES))
-    objects = [SceneObject(shape=shape, colour=colour, size="large", cell=cells[0], salient=True)]
+    objects = [SceneObject(shape=shape, colour=colour, size="large", cell=cells[0], salient=True,
+                           texture=rng.choice(TEXTURES))]
     used = {(colour, shape)}
     for cell in cells[1:]:
         while True:
@@ -83,7 +92,8 @@ def sample_scene(seed: int, key: str, n_min: int, n_max: int,
             if pair not in used:
                 break
         used.add(pair)
-        objects.append(SceneObject(shape=pair[1], colour=pair[0], size=rng.choice(SIZES), cell=cell))
+        objects.append(SceneObject(shape=pair[1], colour=pair[0], size=rng.choice(SIZES), cell=cell,
+                                   texture=rng.choice(TEXTURES)))
     return Scene(key=key, background=rng.choice(list(BACKGROUNDS)), objects=objects)
 
 

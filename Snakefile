@@ -18,5 +18,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        "results/table_long_retrieval.csv",
+        expand("results/table_{table}.csv", table=TABLES),
+        "results/table_dataset_stats.csv",
     default_target: True

@@ -35,12 +35,12 @@ def cmd_world(args: argparse.Namespace) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
-    from lotlip.world.build import build_long_benchmark
+    from lotlip.world.build import build_benchmark
 
     cfg = _cfg(args.cfg)
     if args.name not in cfg.benchmarks:
         raise ConfigError(f"benchmarks: no benchmark named {args.name!r}")
-    n = build_long_benchmark(cfg.benchmarks[args.name], cfg.world, args.out)
+    n = build_benchmark(cfg.benchmarks[args.name], cfg.world, args.out)
     logging.info("wrote benchmark %s (%d images) to %s", args.name, n, args.out)
 
 
@@ -76,26 +76,38 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
-    from lotlip.eval.retrieval import evaluate_long_retrieval
+    from lotlip.eval.runner import evaluate_benchmark
     from lotlip.model.checkpoint import load_model
 
     cfg = _cfg(args.cfg)
     torch.set_num_threads(cfg.train.threads)
     model, tokenizer, meta = load_model(args.checkpoint, device=cfg.train.device)
-    metrics = evaluate_long_retrieval(model, tokenizer, args.benchmark, cfg.eval.batch_size)
+    metrics = evaluate_benchmark(model, tokenizer, args.benchmark, cfg.eval.batch_size)
     run_cfg = meta.get("config") or {}
     seed = meta.get("seed")
     result = {"run": args.run, "benchmark": args.name, **metrics,
               **provenance({"run": run_cfg, "eval": json.loads(args.cfg).get("eval", {})}, seed),
               "checkpoint_commit": meta.get("commit")}
     write_json(args.out, result)
-    logging.info("%s on %s: I2T %.2f T2I %.2f", args.run, args.name, metrics["i2t_r1"], metrics["t2i_r1"])
+    logging.info("%s on %s: %s", args.run, args.name, metrics)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from lotlip.report.tables import long_retrieval_table, write_table
+    from lotlip.report.tables import build_table, write_table
 
-    df = long_retrieval_table(args.evals)
+    df = build_table(args.table, args.evals)
+    write_table(df, args.out)
+    logging.info("wrote %s (%d rows)", args.out, len(df))
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    from lotlip.model import get_tokenizer
+    from lotlip.report.stats import dataset_stats
+    from lotlip.report.tables import write_table
+
+    cfg = _cfg(args.cfg)
+    tokenizer = get_tokenizer(cfg.train.model)
+    df = dataset_stats(args.world, args.captions, args.benchmarks, tokenizer.count_tokens)
     write_table(df, args.out)
     logging.info("wrote %s (%d rows)", args.out, len(df))
 
@@ -109,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_world)
 
-    p = sub.add_parser("benchmark", help="generate a synthetic long-text retrieval benchmark")
+    p = sub.add_parser("benchmark", help="generate a synthetic evaluation benchmark (long, short or zero-shot)")
     p.add_argument("--cfg", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True, type=Path)
@@ -134,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a long-text benchmark")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a benchmark")
     p.add_argument("--cfg", required=True)
     p.add_argument("--run", required=True)
     p.add_argument("--name", required=True, help="benchmark name")
@@ -143,10 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("report", help="build results/table_long_retrieval.csv")
+    p = sub.add_parser("report", help="build one results table from evaluation JSONs")
+    p.add_argument("--table", required=True, help="table name, e.g. long_retrieval")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("evals", nargs="+", type=Path)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("stats", help="build results/table_dataset_stats.csv (Table 1/6 analog)")
+    p.add_argument("--cfg", required=True)
+    p.add_argument("--world", required=True, type=Path)
+    p.add_argument("--captions", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("benchmarks", nargs="*", type=Path)
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("check-config", help="validate config files (later files override earlier ones)")
     p.add_argument("files", nargs="+", type=Path)

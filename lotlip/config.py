@@ -46,12 +46,23 @@ class WorldConfig:
     max_objects: int = _f(5, "most objects per scene", min=1, max=9)
 
 
+BENCHMARK_KINDS = ("long", "short", "zeroshot")
+LONG_STYLES = ("dci", "iiw", "sharegpt4v", "llava")
+
+
 @dataclass
 class BenchmarkConfig:
-    """A synthetic long-text retrieval set: groups of images sharing the salient object."""
+    """A synthetic evaluation set made of groups of images that share their salient object.
 
-    n_groups: int = _f(25, "number of groups (distinct salient objects)", min=1)
+    ``long``: one long text per image (retrieval within a group needs the details); ``short``: several
+    salient-only captions per image (COCO-like); ``zeroshot``: a group is a class (ImageNet-like).
+    """
+
+    kind: str = _f("long", "long | short | zeroshot", choices=BENCHMARK_KINDS)
+    style: str = _f("dci", "writer of long texts: dci | iiw | sharegpt4v | llava", choices=LONG_STYLES)
+    n_groups: int = _f(25, "number of groups (distinct salient objects, 40 at most before repeats)", min=1)
     group_size: int = _f(20, "images per group; a salient-only model gets about 1/group_size", min=1)
+    captions_per_image: int = _f(5, "captions per image (short kind)", min=1, max=20)
     seed: int = _f(1000, "seed of this benchmark's scenes (disjoint from training seeds)", min=0)
 
 

@@ -7,7 +7,7 @@ from lotlip.config import run_config
 from lotlip.eval.retrieval import evaluate_long_retrieval, recall_at_k
 from lotlip.model.checkpoint import load_model
 from lotlip.train import loop
-from lotlip.world.build import build_long_benchmark
+from lotlip.world.build import build_benchmark
 
 
 def test_recall_at_k_blocked_equals_direct():
@@ -44,7 +44,7 @@ def test_train_writes_a_loadable_checkpoint_and_evaluates(tiny_cfg, tiny_world, 
     assert lines[0].startswith("step,loss") and len(lines) == 5
     model, tok, meta = load_model(tmp_path / "lotlip" / "model.pt")
     assert model.num_corner_tokens == 2 and meta["seed"] == 0 and meta["config"]["name"] == "lotlip"
-    build_long_benchmark(tiny_cfg.benchmarks["dci_syn"], tiny_cfg.world, tmp_path / "bench")
+    build_benchmark(tiny_cfg.benchmarks["dci_syn"], tiny_cfg.world, tmp_path / "bench")
     metrics = evaluate_long_retrieval(model, tok, tmp_path / "bench")
     assert metrics["n_images"] == 12 and 0 <= metrics["i2t_r1"] <= 100
 

@@ -5,7 +5,7 @@ from PIL import Image
 
 from lotlip.config import BenchmarkConfig, WorldConfig
 from lotlip.world import sample_group, sample_scene
-from lotlip.world.build import build_long_benchmark, build_train_split
+from lotlip.world.build import build_benchmark, build_train_split
 from lotlip.world.describe import annotator_text, raw_caption, scene_facts
 from lotlip.world.render import render
 
@@ -56,7 +56,7 @@ def test_render_size_and_background():
 
 def test_built_train_split_and_benchmark_are_disjoint(tmp_path):
     build_train_split(WorldConfig(n_train=12), tmp_path / "train")
-    build_long_benchmark(BenchmarkConfig(n_groups=2, group_size=3), WorldConfig(), tmp_path / "bench")
+    build_benchmark(BenchmarkConfig(n_groups=2, group_size=3), WorldConfig(), tmp_path / "bench")
     train = [json.loads(line) for line in (tmp_path / "train" / "scenes.jsonl").read_text().splitlines()]
     bench = [json.loads(line) for line in (tmp_path / "bench" / "texts.jsonl").read_text().splitlines()]
     assert len(train) == 12 and len(bench) == 6

@@ -32,29 +32,36 @@ def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1,
 
 
 @torch.no_grad()
-def encode_benchmark(model: LoTLIP, tokenizer: CornerTokenizer, bench_dir: str | Path,
-                     batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """L2-normalised (image, text) features of a long-text benchmark folder (``texts.jsonl`` + images/)."""
-    bench_dir = Path(bench_dir)
-    records = read_jsonl(bench_dir / "texts.jsonl")
-    if not records:
-        raise ValueError(f"{bench_dir / 'texts.jsonl'}: no texts")
+def encode_images(model: LoTLIP, paths: list[Path], batch_size: int = 256) -> torch.Tensor:
+    """L2-normalised image features [N, D]."""
     transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
     device = next(model.parameters()).device
-    image_feats, text_feats = [], []
-    for start in range(0, len(records), batch_size):
-        chunk = records[start: start + batch_size]
-        images = torch.stack([transform(Image.open(bench_dir / "images" / f"{r['key']}.png").convert("RGB"))
-                              for r in chunk])
-        tokens = trim_padding(tokenizer([clean_caption(r["text"]) for r in chunk]))
-        image_feats.append(model.encode_image(images.to(device), normalize=True).cpu())
-        text_feats.append(model.encode_text(tokens.to(device), normalize=True).cpu())
-    return torch.cat(image_feats), torch.cat(text_feats)
+    feats = []
+    for start in range(0, len(paths), batch_size):
+        images = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[start: start + batch_size]])
+        feats.append(model.encode_image(images.to(device), normalize=True).cpu())
+    return torch.cat(feats)
+
+
+@torch.no_grad()
+def encode_texts(model: LoTLIP, tokenizer: CornerTokenizer, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+    """L2-normalised [CLS] text features [N, D] (texts truncated to the context length)."""
+    device = next(model.parameters()).device
+    feats = []
+    for start in range(0, len(texts), batch_size):
+        tokens = trim_padding(tokenizer(texts[start: start + batch_size]))
+        feats.append(model.encode_text(tokens.to(device), normalize=True).cpu())
+    return torch.cat(feats)
 
 
 def evaluate_long_retrieval(model: LoTLIP, tokenizer: CornerTokenizer, bench_dir: str | Path,
                             batch_size: int = 256) -> dict:
-    """I2T / T2I R@1 (%) and the set size."""
-    images, texts = encode_benchmark(model, tokenizer, bench_dir, batch_size)
+    """I2T / T2I R@1 (%) on a long-text set (``texts.jsonl`` with one cleaned text per image)."""
+    bench_dir = Path(bench_dir)
+    records = read_jsonl(bench_dir / "texts.jsonl")
+    if not records:
+        raise ValueError(f"{bench_dir / 'texts.jsonl'}: no texts")
+    images = encode_images(model, [bench_dir / "images" / f"{r['key']}.png" for r in records], batch_size)
+    texts = encode_texts(model, tokenizer, [clean_caption(r["text"]) for r in records], batch_size)
     i2t, t2i = recall_at_k(images, texts, k=1)
     return {"i2t_r1": round(i2t, 2), "t2i_r1": round(t2i, 2), "n_images": images.shape[0]}

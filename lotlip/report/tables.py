@@ -1,4 +1,4 @@
-"""Tables built from evaluation JSONs (one row per run x benchmark)."""
+"""Paper-shaped tables built from evaluation JSONs (one row per run x benchmark)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,31 @@ from pathlib import Path
 import pandas as pd
 
 from lotlip.io import atomic_path
+from lotlip.report.registry import TABLES
 
-LONG_RETRIEVAL_COLUMNS = ["run", "benchmark", "i2t_r1", "t2i_r1", "n_images", "seed", "commit", "version"]
+PROVENANCE_COLUMNS = ["seed", "commit", "version"]
 
 
-def long_retrieval_table(eval_paths: list[str | Path]) -> pd.DataFrame:
-    """Rows of ``results/table_long_retrieval.csv`` from per-run evaluation JSONs."""
+def build_table(name: str, eval_paths: list[str | Path]) -> pd.DataFrame:
+    """Rows of ``results/table_<name>.csv`` from per-run evaluation JSONs of the table's kinds."""
+    if name not in TABLES:
+        raise ValueError(f"table {name!r}: unknown (available: {', '.join(TABLES)})")
+    spec = TABLES[name]
     rows = []
     for path in eval_paths:
         data = json.loads(Path(path).read_text())
+        if data.get("kind", "long") not in spec.kinds:
+            continue
         try:
-            rows.append({"run": data["run"], "benchmark": data["benchmark"], "i2t_r1": data["i2t_r1"],
-                         "t2i_r1": data["t2i_r1"], "n_images": data["n_images"], "seed": data["seed"],
-                         "commit": data["commit"], "version": data["lotlip_version"]})
+            row = {"run": data["run"], "benchmark": data["benchmark"]}
+            row.update({m: data.get(m) for m in spec.metrics})
+            row.update({"seed": data["seed"], "commit": data["commit"], "version": data["lotlip_version"]})
         except KeyError as exc:
             raise ValueError(f"{path}: evaluation result lacks field {exc.args[0]!r}") from None
-    return pd.DataFrame(rows, columns=LONG_RETRIEVAL_COLUMNS).sort_values(["benchmark", "run"], kind="stable")
+        rows.append(row)
+    columns = ["run", "benchmark", *spec.metrics, *PROVENANCE_COLUMNS]
+    df = pd.DataFrame(rows, columns=columns).sort_values(["benchmark", "run"], kind="stable")
+    return df.dropna(axis=1, how="all")
 
 
 def write_table(df: pd.DataFrame, csv_path: str | Path) -> None:

@@ -1,4 +1,4 @@
-"""Write the synthetic world to disk: a training split and long-text retrieval benchmarks."""
+"""Write the synthetic world to disk: a training split and evaluation benchmarks (long, short, zero-shot)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 from lotlip.config import BenchmarkConfig, WorldConfig
 from lotlip.io import atomic_dir
-from lotlip.world.describe import annotator_text, raw_caption
+from lotlip.relabel.simulated import STYLES, caption_scene
+from lotlip.world.describe import ZERO_SHOT_TEMPLATES, annotator_text, iiw_text, raw_caption, short_captions
 from lotlip.world.render import render
-from lotlip.world.scene import Scene, sample_group, sample_scene
+from lotlip.world.scene import Scene, salient_classes, sample_group, sample_scene
 
 
 def build_train_split(cfg: WorldConfig, out_dir: str | Path) -> int:
@@ -25,8 +26,30 @@ def build_train_split(cfg: WorldConfig, out_dir: str | Path) -> int:
     return cfg.n_train
 
 
-def build_long_benchmark(cfg: BenchmarkConfig, world: WorldConfig, out_dir: str | Path) -> int:
-    """A long-text retrieval set: ``images/<key>.png`` + ``texts.jsonl`` (one long text per image)."""
+def long_text(scene: Scene, style: str, seed: int) -> str:
+    """The long text a benchmark of ``style`` pairs with ``scene``."""
+    if style == "dci":
+        return annotator_text(scene, seed)
+    if style == "iiw":
+        return iiw_text(scene, seed)
+    if style in STYLES:  # texts written by an MLLM, errors included, as in ShareGPT4V-1k/-10k
+        return caption_scene(scene, STYLES[style], seed + 7919)["long"]
+    raise ValueError(f"benchmark style {style!r} is not one of dci, iiw, {', '.join(STYLES)}")
+
+
+def _record(scene: Scene, group: int, cfg: BenchmarkConfig) -> dict:
+    record = {"key": scene.key, "group": group, "scene": scene.to_dict()}
+    if cfg.kind == "long":
+        record["text"] = long_text(scene, cfg.style, cfg.seed)
+    elif cfg.kind == "short":
+        record["texts"] = short_captions(scene, cfg.seed, cfg.captions_per_image)
+    else:
+        record["label"] = salient_classes().index((scene.salient.colour, scene.salient.shape))
+    return record
+
+
+def build_benchmark(cfg: BenchmarkConfig, world: WorldConfig, out_dir: str | Path) -> int:
+    """An evaluation set: ``images/<key>.png``, ``texts.jsonl`` and ``meta.json`` (kind, style, classes)."""
     n = 0
     with atomic_dir(out_dir) as tmp:
         (tmp / "images").mkdir()
@@ -34,9 +57,13 @@ def build_long_benchmark(cfg: BenchmarkConfig, world: WorldConfig, out_dir: str 
             for g in range(cfg.n_groups):
                 for scene in sample_group(cfg.seed, g, cfg.group_size, world.min_objects, world.max_objects):
                     render(scene, world.image_size).save(tmp / "images" / f"{scene.key}.png")
-                    fh.write(json.dumps({"key": scene.key, "group": g, "text": annotator_text(scene, cfg.seed),
-                                         "scene": scene.to_dict()}) + "\n")
+                    fh.write(json.dumps(_record(scene, g, cfg)) + "\n")
                     n += 1
+        meta = {"kind": cfg.kind, "style": cfg.style, "n_images": n}
+        if cfg.kind == "zeroshot":
+            meta["classes"] = [f"{c} {s}" for c, s in salient_classes()]
+            meta["templates"] = list(ZERO_SHOT_TEMPLATES)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return n
 
 

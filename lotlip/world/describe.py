@@ -64,6 +64,35 @@ def annotator_text(scene: Scene, seed: int) -> str:
     return " ".join(plain_sentence(f) for f in [head, *rest])
 
 
+def iiw_text(scene: Scene, seed: int) -> str:
+    """An IIW-like long text: denser than DCI, every object, up to ten relations, salient object first."""
+    rng = random.Random(f"lotlip-iiw:{seed}:{scene.key}")
+    facts = scene_facts(scene, max_relations=10)
+    objects = [f for f in facts if f.kind == "object"]
+    rest = [f for f in facts if f.kind != "object"]
+    rng.shuffle(rest)
+    sentences = [f"The image is dominated by a {objects[0].subject.described} placed at the "
+                 f"{CELLS[objects[0].subject.cell]}."]
+    sentences += [f"Next to it, a {f.subject.described} can be seen at the {CELLS[f.subject.cell]}."
+                  for f in objects[1:]]
+    sentences += [plain_sentence(f) for f in rest]
+    return " ".join(sentences)
+
+
+SHORT_TEMPLATES = ("a {c} {s}", "a large {c} {s}", "a picture of a {c} {s}", "the big {c} {s}",
+                   "a {c} {s} in the image", "one {c} {s}", "a {c} coloured {s}", "a drawing of a {c} {s}")
+ZERO_SHOT_TEMPLATES = ("a photo of a {}.", "a picture of a {}.", "an image showing a {}.", "a drawing of a {}.",
+                       "a {} in the scene.", "a large {}.")
+
+
+def short_captions(scene: Scene, seed: int, n: int) -> list[str]:
+    """``n`` distinct COCO-like captions naming only the salient object (no noise: human-written)."""
+    rng = random.Random(f"lotlip-short:{seed}:{scene.key}")
+    templates = rng.sample(SHORT_TEMPLATES, min(n, len(SHORT_TEMPLATES)))
+    templates += [rng.choice(SHORT_TEMPLATES) for _ in range(n - len(templates))]
+    return [t.format(c=scene.salient.colour, s=scene.salient.shape) for t in templates]
+
+
 def raw_caption(scene: Scene, seed: int, noise: float = 0.15) -> str:
     """Alt-text: short, names only the salient object, sometimes wrong or vague (rate ``noise``)."""
     rng = random.Random(f"lotlip-alttext:{seed}:{scene.key}")

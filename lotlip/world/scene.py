@@ -97,8 +97,17 @@ def sample_scene(seed: int, key: str, n_min: int, n_max: int,
     return Scene(key=key, background=rng.choice(list(BACKGROUNDS)), objects=objects)
 
 
+def salient_classes() -> list[tuple[str, str]]:
+    """Every (colour, shape) a salient object can be: the zero-shot classes."""
+    return [(c, s) for c in COLOURS for s in SHAPES]
+
+
 def sample_group(seed: int, group: int, size: int, n_min: int, n_max: int) -> list[Scene]:
-    """``size`` scenes sharing one salient (colour, shape) and differing in everything else."""
-    rng = _rng(seed, f"group-{group}")
-    salient = (rng.choice(list(COLOURS)), rng.choice(SHAPES))
+    """``size`` scenes sharing one salient (colour, shape) and differing in everything else.
+
+    Groups 0..39 get distinct salient classes (a seeded permutation); later groups repeat the cycle.
+    """
+    classes = salient_classes()
+    _rng(seed, "groups").shuffle(classes)
+    salient = classes[group % len(classes)]
     return [sample_scene(seed, f"g{group:04d}_{i:04d}", n_min, n_max, salient=salient) for i in range(size)]

@@ -3,6 +3,7 @@ import json
 import sys
 
 from lotlip.config import ConfigError, load_config, run_config, to_dict
+from lotlip.report.registry import TABLES as TABLE_SPECS
 
 try:
     CFG = load_config(config, origin="config")
@@ -13,9 +14,18 @@ RUNS = sorted(CFG.experiments)
 BENCHMARKS = sorted(CFG.benchmarks)
 
 
+TABLES = [t for t, spec in TABLE_SPECS.items() if any(CFG.benchmarks[b].kind in spec.kinds for b in BENCHMARKS)]
+
+
 wildcard_constraints:
     run="|".join(RUNS),
     bench="|".join(BENCHMARKS),
+    table="|".join(TABLE_SPECS),
+
+
+def benchmarks_for_table(table):
+    """Benchmarks whose kind the table collects."""
+    return [b for b in BENCHMARKS if CFG.benchmarks[b].kind in TABLE_SPECS[table].kinds]
 
 
 def cfg_json(*sections):

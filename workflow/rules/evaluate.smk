@@ -1,7 +1,7 @@
 # Stage 5 (evaluate): one JSON per run x benchmark.
 
 
-rule evaluate_long:
+rule evaluate:
     input:
         checkpoint="results/checkpoints/{run}/model.pt",
         benchmark="resources/benchmarks/{bench}",

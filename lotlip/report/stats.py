@@ -1,0 +1,41 @@
+"""Table 1 / Table 6 analog: size and text statistics of the training set and every benchmark."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from lotlip.data.subcaptions import split_sentences
+from lotlip.io import read_jsonl
+
+
+def _row(name: str, kind: str, n_images: int, texts: list[str], count_tokens: Callable[[str], int]) -> dict:
+    n = max(len(texts), 1)
+    return {"dataset": name, "kind": kind, "n_images": n_images, "n_texts": len(texts),
+            "subcaptions_per_text": round(sum(len(split_sentences(t)) for t in texts) / n, 2),
+            "tokens_per_text": round(sum(count_tokens(t) for t in texts) / n, 2)}
+
+
+def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: list[str | Path],
+                  count_tokens: Callable[[str], int]) -> pd.DataFrame:
+    """One row per text source: training raw captions, each captioner's long captions, each benchmark."""
+    scenes = read_jsonl(Path(world_dir) / "scenes.jsonl")
+    rows = [_row("train (raw)", "train", len(scenes), [r["raw"] for r in scenes], count_tokens)]
+    captions = read_jsonl(captions_path)
+    for captioner in sorted(captions[0]["captions"]) if captions else []:
+        longs = [r["captions"][captioner]["long"] for r in captions]
+        rows.append(_row(f"train (long, {captioner})", "train", len(captions), longs, count_tokens))
+    for bench in map(Path, bench_dirs):
+        meta = json.loads((bench / "meta.json").read_text())
+        records = read_jsonl(bench / "texts.jsonl")
+        if meta["kind"] == "long":
+            texts = [r["text"] for r in records]
+        elif meta["kind"] == "short":
+            texts = [t for r in records for t in r["texts"]]
+        else:
+            texts = [t.format(c) for c in meta["classes"] for t in meta["templates"]]
+        rows.append(_row(bench.name, meta["kind"], len(records), texts, count_tokens))
+    return pd.DataFrame(rows)

@@ -89,6 +89,9 @@ class SamplingConfig:
     n_subcaptions: int = _f(3, "long texts drawn per image per step (N)", min=0, max=32)
     merged_num: int = _f(2, "consecutive sentences joined into one long text", min=1, max=16)
     policy: str = _f("across", "pool sentences across captioners or within one", choices=("across", "within"))
+    strict: bool = _f(False, "stop at the first bad training sample instead of counting a skip")
+    max_caption_chars: int = _f(4000, "captions longer than this are bad samples (about 50x a long caption)",
+                                min=1)
 
 
 @dataclass

@@ -6,7 +6,6 @@ sub-caption draw is seeded per (seed, epoch, key), so a resumed run sees the sam
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Iterator
 
@@ -14,15 +13,15 @@ import torch
 import webdataset as wds
 
 from lotlip.config import SamplingConfig
-from lotlip.data.shards import decode_png
 from lotlip.data.subcaptions import sample_texts
+from lotlip.data.validate import BadSampleError, SkipCounter, parse_sample
 from lotlip.model.tokenizer import CornerTokenizer, trim_padding
 
 
-def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int) -> Iterator[dict]:
+def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, skips: SkipCounter) -> Iterator[dict]:
     order = list(urls)
     random.Random(f"shards:{seed}:{epoch}").shuffle(order)
-    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False)
+    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False, handler=skips.shard_error)
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, initial=shuffle_buffer, rng=random.Random(f"buffer:{seed}:{epoch}"))
     return iter(ds)
@@ -31,29 +30,38 @@ def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int) -
 def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTokenizer,
                   transform: Callable, batch_size: int, seed: int, start_step: int = 0,
                   shuffle_buffer: int = 2000, captioners: list[str] | None = None,
-                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless batches ``(images [B,3,H,W], tokens [B,1+N,L])``, starting at batch ``start_step``."""
-    step, epoch, skip = 0, 0, start_step * batch_size
+                  skips: SkipCounter | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Endless batches ``(images [B,3,H,W], tokens [B,1+N,L])``, starting at batch ``start_step``.
+
+    Bad samples (undecodable image, missing/empty/non-UTF-8/overlong caption, broken shard member) are
+    counted in ``skips`` and left out, or raise :class:`BadSampleError` when ``sampling.strict``.
+    """
+    skips = skips if skips is not None else SkipCounter(strict=sampling.strict)
+    epoch, skip = 0, start_step * batch_size
     while True:
         images, texts = [], []
-        n_seen = 0
-        for sample in _epoch_stream(urls, seed, epoch, shuffle_buffer):
-            n_seen += 1
+        n_good = 0
+        for sample in _epoch_stream(urls, seed, epoch, shuffle_buffer, skips):
+            key = sample.get("__key__", "?")
+            try:
+                image, raw, longs = parse_sample(sample, sampling.max_caption_chars)
+            except BadSampleError as exc:
+                reason, detail = (exc.args + ("",))[:2]
+                skips.skip(f"{sample.get('__url__', 'shard')}:{key}", reason, detail)
+                continue
+            n_good += 1
             if skip:
                 skip -= 1
                 continue
-            meta = json.loads(sample["json"])
-            longs = {name: c["long"] for name, c in meta["captions"].items()}
-            rng = random.Random(f"texts:{seed}:{epoch}:{sample['__key__']}")
-            texts.append(sample_texts(meta["raw"], longs, sampling.n_subcaptions, sampling.merged_num,
+            rng = random.Random(f"texts:{seed}:{epoch}:{key}")
+            texts.append(sample_texts(raw, longs, sampling.n_subcaptions, sampling.merged_num,
                                       sampling.policy, rng, captioners))
-            images.append(transform(decode_png(sample["png"])))
+            images.append(transform(image))
             if len(images) == batch_size:
                 flat = tokenizer([t for per_image in texts for t in per_image])  # [B*(1+N), L]
                 tokens = trim_padding(flat).view(batch_size, len(texts[0]), -1)
                 yield torch.stack(images), tokens
-                step += 1
                 images, texts = [], []
-        if n_seen == 0:
-            raise ValueError(f"shards {urls[:2]}...: no samples found")
+        if n_good == 0:
+            raise ValueError(f"shards {urls[:2]}...: no usable samples (skipped: {dict(skips.counts)})")
         epoch += 1  # a partial last batch is dropped

@@ -18,6 +18,7 @@ from open_clip_train.scheduler import cosine_lr
 from lotlip.config import RunConfig, to_dict
 from lotlip.data.loader import train_batches
 from lotlip.data.shards import shard_urls
+from lotlip.data.validate import SkipCounter
 from lotlip.io import atomic_path
 from lotlip.model import MultiTextClipLoss, create_model, get_tokenizer
 from lotlip.model.checkpoint import save_model
@@ -96,8 +97,9 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
         start = int(state["step"])
         log.info("resuming %s from step %d", run.name, start)
 
+    skips = SkipCounter(strict=run.sampling.strict)
     batches = train_batches(shard_urls(shard_dir), run.sampling, tokenizer, transform, tc.batch_size,
-                            tc.seed, start_step=start)
+                            tc.seed, start_step=start, skips=skips)
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
     model.train()
@@ -134,7 +136,10 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
     elapsed = time.perf_counter() - t0
     summary = {"steps": tc.steps, "resumed_from": start, "final_loss": loss_value,
                "train_seconds": round(elapsed, 2),
-               "samples_per_s": round((tc.steps - start) * tc.batch_size / max(elapsed, 1e-9), 1)}
+               "samples_per_s": round((tc.steps - start) * tc.batch_size / max(elapsed, 1e-9), 1),
+               "skipped_samples": dict(skips.counts)}
+    if skips.counts:
+        log.warning("run %s skipped bad samples: %s", run.name, dict(skips.counts))
     meta = {**provenance(to_dict(run), tc.seed), "summary": summary}
     save_model(out_path, model, tc.model, exp.corner_mask, meta)
     if state_path.is_file():

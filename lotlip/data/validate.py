@@ -1,0 +1,67 @@
+"""Bad training samples become counted skips (or, with ``strict``, one clear error naming the sample)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from PIL import Image, UnidentifiedImageError
+
+from lotlip.data.shards import decode_png
+
+log = logging.getLogger(__name__)
+
+
+class BadSampleError(ValueError):
+    """A training sample cannot be used (raised only in strict mode, or to signal a skip internally)."""
+
+
+@dataclass
+class SkipCounter:
+    """Counts skipped samples by reason; in strict mode the first bad sample raises instead."""
+
+    strict: bool = False
+    counts: Counter = field(default_factory=Counter)
+
+    def skip(self, where: str, reason: str, detail: str = "") -> None:
+        message = f"{where}: {reason}" + (f" ({detail})" if detail else "")
+        if self.strict:
+            raise BadSampleError(message)
+        if self.counts[reason] == 0:
+            log.warning("skipping bad sample %s; further '%s' skips are only counted", message, reason)
+        self.counts[reason] += 1
+
+    def shard_error(self, exc: Exception) -> bool:
+        """webdataset handler: count a broken shard member and continue (strict: re-raise)."""
+        self.skip("shard", "unreadable_shard_data", f"{type(exc).__name__}: {exc}"[:200])
+        return True
+
+
+def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str, dict[str, str]]:
+    """(image, raw caption, {captioner: long caption}) of a shard sample; raises BadSampleError(reason)."""
+    if "png" not in sample or "json" not in sample:
+        raise BadSampleError("missing_field", "png" if "png" not in sample else "json")
+    try:
+        text = sample["json"].decode("utf-8") if isinstance(sample["json"], bytes) else sample["json"]
+    except UnicodeDecodeError as exc:
+        raise BadSampleError("bad_caption_encoding", str(exc)[:120]) from None
+    try:
+        meta = json.loads(text)
+        raw = meta["raw"]
+        captions = meta.get("captions", {})
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BadSampleError("missing_caption", f"{type(exc).__name__}: {exc}"[:120]) from None
+    if not isinstance(raw, str) or not raw.strip():
+        raise BadSampleError("empty_caption", "raw caption is empty")
+    longs = {name: c.get("long", "") for name, c in captions.items() if isinstance(c, dict)}
+    too_long = [t for t in [raw, *longs.values()] if len(t) > max_caption_chars]
+    if too_long:
+        raise BadSampleError("caption_too_long", f"{len(too_long[0])} > {max_caption_chars} characters")
+    longs = {name: t for name, t in longs.items() if t.strip()}
+    try:
+        image = decode_png(sample["png"])
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BadSampleError("undecodable_image", str(exc)[:120]) from None
+    return image, raw, longs

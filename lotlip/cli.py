@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lotlip.config import ConfigError, load_config, run_config_from_dict
+from lotlip.config import ConfigError, load_config, run_config_from_dict, to_dict
 from lotlip.io import write_json, write_jsonl
 from lotlip.provenance import provenance
 
@@ -49,7 +49,13 @@ def cmd_relabel(args: argparse.Namespace) -> None:
     from lotlip.world.build import load_scenes
 
     cfg = _cfg(args.cfg).relabel
-    records = list(relabel_scenes(cfg.backend, load_scenes(args.world), cfg.captioners, cfg.seed))
+    options: dict = {}
+    if cfg.backend == "hf":  # resumable: per-captioner progress survives a failed job beside the output
+        options = {**to_dict(cfg.hf), "images_dir": args.world / "images",
+                   "work_dir": args.out.with_name(args.out.name + ".work")}
+    elif cfg.backend == "precomputed":
+        options = to_dict(cfg.precomputed)
+    records = list(relabel_scenes(cfg.backend, load_scenes(args.world), cfg.captioners, cfg.seed, **options))
     write_jsonl(args.out, records)
     logging.info("relabeled %d images with %s", len(records), ", ".join(cfg.captioners))
 

@@ -67,12 +67,41 @@ class BenchmarkConfig:
 
 
 @dataclass
+class HFRelabelConfig:
+    """The ``hf`` backend: one Hugging Face image-to-text model per captioner name."""
+
+    models: dict[str, str] = _f({}, "captioner name -> HF model id (in the local cache) or local folder")
+    device: str = _f("cpu", "torch device of the captioner")
+    dtype: str = _f("auto", "model dtype", choices=("auto", "float32", "float16", "bfloat16"))
+    short_prompt: str | None = _f("Describe the image in one short sentence.", "short-caption prompt (null: none)")
+    long_prompt: str | None = _f("Describe the image in detail.", "long-caption prompt (null: none)")
+    batch_size: int = _f(8, "images per generate call", min=1)
+    max_new_tokens: int = _f(256, "token budget of the long caption", min=1)
+    short_max_new_tokens: int = _f(48, "token budget of the short caption (0: none)", min=0)
+    strict: bool = _f(False, "an undecodable image stops the run instead of being skipped")
+
+
+@dataclass
+class PrecomputedRelabelConfig:
+    """The ``precomputed`` backend: a released long-caption table (DreamLIP CSV, Recap-Long)."""
+
+    path: str = _f("", "caption table (csv, or parquet with pyarrow)")
+    layout: str = _f("dreamlip", "column layout", choices=("dreamlip", "recap-long"))
+    key_column: str | None = _f(None, "column holding the image key (default: 9-digit row index)")
+    columns: dict[str, str] = _f({}, "column-name overrides: url, raw, <captioner>.short|long")
+    strict: bool = _f(False, "a bad value stops the run instead of being counted")
+    max_ratio: float = _f(50.0, "captions over this x the column median length are skipped", min=1.0)
+
+
+@dataclass
 class RelabelConfig:
     """Long-caption relabeling."""
 
-    backend: str = _f("simulated", "captioner backend", choices=("simulated",))
+    backend: str = _f("simulated", "captioner backend", choices=("simulated", "hf", "precomputed"))
     captioners: list[str] = _f(list(CAPTIONERS), "captioner styles that write long captions")
     seed: int = _f(0, "seed of the captioners' sampling and errors", min=0)
+    hf: HFRelabelConfig = field(default_factory=HFRelabelConfig)
+    precomputed: PrecomputedRelabelConfig = field(default_factory=PrecomputedRelabelConfig)
 
 
 @dataclass
@@ -188,6 +217,12 @@ def _check_relations(cfg: LotlipConfig) -> None:
             raise ConfigError(f"relabel.captioners: {name!r} is not one of {', '.join(CAPTIONERS)}")
     if not cfg.relabel.captioners:
         raise ConfigError("relabel.captioners: at least one captioner is required")
+    if cfg.relabel.backend == "hf":
+        missing = [c for c in cfg.relabel.captioners if c not in cfg.relabel.hf.models]
+        if missing:
+            raise ConfigError(f"relabel.hf.models: no model for captioner {missing[0]!r}")
+    if cfg.relabel.backend == "precomputed" and not cfg.relabel.precomputed.path:
+        raise ConfigError("relabel.precomputed.path: required by the precomputed backend")
     model = Path(cfg.train.model)
     bundled = resources.files("lotlip") / "model_configs" / f"{cfg.train.model}.json"
     if not bundled.is_file() and not (model.suffix == ".json" and model.is_file()):

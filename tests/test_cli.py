@@ -22,3 +22,26 @@ def test_missing_input_is_one_clear_line(tmp_path, capsys):
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "lotlip", "--help"], capture_output=True, text=True, check=True)
     assert "train" in out.stdout and "evaluate" in out.stdout
+
+
+def test_relabel_stage_reads_a_precomputed_dreamlip_table(tmp_path):
+    import pandas as pd
+
+    from lotlip.config import WorldConfig
+    from lotlip.io import read_jsonl
+    from lotlip.world.build import build_train_split
+
+    build_train_split(WorldConfig(n_train=3), tmp_path / "world")
+    keys = [r["key"] for r in read_jsonl(tmp_path / "world" / "scenes.jsonl")]
+    table = {"key": keys, "Image Path": [f"http://127.0.0.1/{k}.jpg" for k in keys], "raw_caption": ["r"] * 3}
+    for tag in ("IB", "LLA", "SV"):
+        table[f"short{tag}_captions"] = [f"short {tag}"] * 3
+        table[f"long{tag}_captions"] = [f"Long {tag} one. Long {tag} two."] * 3
+    pd.DataFrame(table).to_csv(tmp_path / "dreamlip.csv", index=False)
+    cfg = {"relabel": {"backend": "precomputed",
+                       "precomputed": {"path": str(tmp_path / "dreamlip.csv"), "key_column": "key"}}}
+    rc = main(["relabel", "--cfg", json.dumps(cfg), "--world", str(tmp_path / "world"),
+               "--out", str(tmp_path / "captions.jsonl")])
+    records = read_jsonl(tmp_path / "captions.jsonl")
+    assert rc == 0 and [r["key"] for r in records] == keys
+    assert records[0]["captions"]["sharegpt4v"]["long"] == "Long SV one. Long SV two."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
+from lotlip.relabel.hf import hf_backend
+from lotlip.relabel.precomputed import precomputed_backend
 from lotlip.relabel.simulated import STYLES, caption_scene
 from lotlip.world.scene import Scene
 
@@ -15,11 +17,13 @@ def simulated_backend(scenes: Iterable[Scene], captioners: list[str], seed: int)
                "captions": {name: caption_scene(scene, STYLES[name], seed) for name in captioners}}
 
 
-BACKENDS: dict[str, Callable[..., Iterator[dict]]] = {"simulated": simulated_backend}
+BACKENDS: dict[str, Callable[..., Iterator[dict]]] = {
+    "simulated": simulated_backend, "hf": hf_backend, "precomputed": precomputed_backend}
 
 
-def relabel_scenes(backend: str, scenes: Iterable[Scene], captioners: list[str], seed: int) -> Iterator[dict]:
-    """Dispatch to the configured backend."""
+def relabel_scenes(backend: str, scenes: Iterable[Scene], captioners: list[str], seed: int,
+                   **options) -> Iterator[dict]:
+    """Dispatch to the configured backend; ``options`` are that backend's keyword settings."""
     if backend not in BACKENDS:
         raise ValueError(f"relabel.backend: {backend!r} is not one of {', '.join(BACKENDS)}")
-    return BACKENDS[backend](scenes, captioners, seed)
+    return BACKENDS[backend](scenes, captioners, seed, **options)

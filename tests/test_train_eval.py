@@ -84,3 +84,14 @@ def test_checkpoint_with_pickled_code_is_refused(tmp_path):
                 "x": Evil()}, path)
     with pytest.raises(ValueError, match="refused to load with weights_only=True"):
         load_model(path)
+
+
+def test_bert_family_trains_and_reloads(tiny_cfg, tiny_world, tmp_path):
+    _, _, shards = tiny_world
+    run = _run(tiny_cfg, "lotlip", steps=2, model="lotlip_bert-tiny")
+    summary = loop.train(run, shards, tmp_path / "bert" / "model.pt")
+    assert summary["steps"] == 2
+    model, tok, _ = load_model(tmp_path / "bert" / "model.pt")
+    assert type(model.text).__name__ == "BertCornerTextEncoder" and tok.num_corners == 2
+    build_benchmark(tiny_cfg.benchmarks["dci_syn"], tiny_cfg.world, tmp_path / "bench")
+    assert evaluate_long_retrieval(model, tok, tmp_path / "bench")["n_images"] == 12

@@ -59,7 +59,7 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
             images.append(transform(image))
             if len(images) == batch_size:
                 flat = tokenizer([t for per_image in texts for t in per_image])  # [B*(1+N), L]
-                tokens = trim_padding(flat).view(batch_size, len(texts[0]), -1)
+                tokens = trim_padding(flat, tokenizer.pad_id).view(batch_size, len(texts[0]), -1)
                 yield torch.stack(images), tokens
                 images, texts = [], []
         if n_good == 0:

@@ -49,7 +49,7 @@ def encode_texts(model: LoTLIP, tokenizer: CornerTokenizer, texts: list[str], ba
     device = next(model.parameters()).device
     feats = []
     for start in range(0, len(texts), batch_size):
-        tokens = trim_padding(tokenizer(texts[start: start + batch_size]))
+        tokens = trim_padding(tokenizer(texts[start: start + batch_size]), tokenizer.pad_id)
         feats.append(model.encode_text(tokens.to(device), normalize=True).cpu())
     return torch.cat(feats)
 

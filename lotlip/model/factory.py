@@ -15,8 +15,13 @@ from pathlib import Path
 import torch
 from open_clip.model import CustomTextCLIP
 
+from lotlip.model.hf_text_tower import build_hf_text_tower
+from lotlip.model.hf_tokenizer import BertCornerTokenizer, build_hf_tokenizer
+from lotlip.model.release import load_release_checkpoint
 from lotlip.model.text_tower import CornerTextTransformer
 from lotlip.model.tokenizer import CornerTokenizer
+
+TEXT_TOWERS = ("native", "hf_bert")
 
 _CONFIG_DIR = resources.files("lotlip") / "model_configs"
 
@@ -40,23 +45,31 @@ def _resolve(name: str, overrides: dict) -> dict:
     cfg = copy.deepcopy(get_model_config(name))
     block = cfg.setdefault("lotlip", {})
     block.update({k: v for k, v in overrides.items() if v is not None})
-    if block.get("text_tower", "native") != "native":
-        raise ValueError(f"model {name!r}: lotlip.text_tower {block['text_tower']!r} is not supported yet")
+    if block.get("text_tower", "native") not in TEXT_TOWERS:
+        raise ValueError(f"model {name!r}: lotlip.text_tower {block['text_tower']!r} is not one of "
+                         f"{', '.join(TEXT_TOWERS)}")
     return cfg
 
 
 class LoTLIP(CustomTextCLIP):
-    """open_clip ``CustomTextCLIP`` whose text tower carries corner tokens.
+    """open_clip ``CustomTextCLIP`` whose text tower carries corner tokens (native or HF BERT).
 
     ``encode_text`` returns the [CLS] feature only (inference); ``encode_text_all`` returns [CLS] and corner
-    features [N, 1+K, D] (training).
+    features [N, 1+K, D] (training). State-dict keys match open_clip's, so released checkpoints load.
     """
 
     def __init__(self, embed_dim: int, vision_cfg: dict, text_cfg: dict, num_corner_tokens: int = 0,
-                 corner_mask: bool = True, eos_id: int = 49407, **kwargs):
-        super().__init__(embed_dim, vision_cfg, {**text_cfg, "layers": 1}, **kwargs)
-        self.text = CornerTextTransformer(num_corner_tokens=num_corner_tokens, corner_mask=corner_mask,
-                                          output_dim=embed_dim, eos_id=eos_id, **text_cfg)
+                 corner_mask: bool = True, text_tower: str = "native", eos_id: int = 49407, **kwargs):
+        # open_clip builds a throwaway text tower here (its text config rejects our keys and an HF name would
+        # reach for the hub); ours replaces it right after.
+        stub = {"context_length": 8, "vocab_size": 8, "width": 8, "heads": 1, "layers": 1}
+        super().__init__(embed_dim, vision_cfg, stub, **kwargs)
+        if text_tower == "hf_bert":
+            self.text = build_hf_text_tower(text_cfg, embed_dim, num_corner_tokens, corner_mask)
+        else:
+            self.text = CornerTextTransformer(num_corner_tokens=num_corner_tokens, corner_mask=corner_mask,
+                                              output_dim=embed_dim, eos_id=eos_id, **text_cfg)
+        self.context_length, self.vocab_size = self.text.context_length, self.text.vocab_size
         self.num_corner_tokens = num_corner_tokens
 
     def encode_text_all(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
@@ -71,19 +84,17 @@ def create_model(name: str, pretrained: str | None = None, *, num_corner_tokens:
     block = cfg["lotlip"]
     model = LoTLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"],
                    num_corner_tokens=int(block.get("num_corner_tokens", 0)),
-                   corner_mask=bool(block.get("corner_mask", True)))
+                   corner_mask=bool(block.get("corner_mask", True)),
+                   text_tower=block.get("text_tower", "native"))
     if pretrained:
-        state = torch.load(pretrained, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
-        result = model.load_state_dict(state, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(f"{pretrained}: state dict does not match model {name!r}: "
-                             f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+        load_release_checkpoint(model, pretrained)
     return model.to(device)
 
 
-def get_tokenizer(name: str, num_corner_tokens: int | None = None) -> CornerTokenizer:
+def get_tokenizer(name: str, num_corner_tokens: int | None = None) -> CornerTokenizer | BertCornerTokenizer:
     """The tokenizer matching model ``name`` (corner tokens included)."""
     cfg = _resolve(name, {"num_corner_tokens": num_corner_tokens})
+    if cfg["lotlip"].get("text_tower") == "hf_bert":
+        return build_hf_tokenizer(cfg["text_cfg"], int(cfg["lotlip"].get("num_corner_tokens", 0)))
     return CornerTokenizer(cfg["text_cfg"].get("context_length", 77),
                            int(cfg["lotlip"].get("num_corner_tokens", 0)))

@@ -1,0 +1,114 @@
+"""Hugging Face BERT text tower with LoTLIP corner tokens (the released ``lotlip_bert-*`` models).
+
+Attribute names follow open_clip's ``HFTextEncoder`` (``transformer`` = the ``BertModel`` incl. its pooler,
+``proj`` = bias-free linear), so state dicts match the release's ``text.*`` keys. The corner mask reaches BERT
+as a 4-D additive float mask: transformers 5 rejects 3-D int masks and ignores 4-D boolean ones under eager.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from lotlip.model.attention_mask import corner_attention_mask
+
+
+class BertCornerTextEncoder(nn.Module):
+    """``BertModel`` + K corner tokens after [CLS]; pooled = BERT pooler on [CLS]/corners, then ``proj``.
+
+    ``forward`` returns the [CLS] feature [B, D] (inference); ``forward_all`` returns [CLS] and every corner
+    feature [B, 1 + K, D] (training). The K new embedding rows are drawn N(0, initializer_range).
+    """
+
+    def __init__(self, transformer: BertModel, output_dim: int, num_corner_tokens: int = 0,
+                 corner_mask: bool = True, context_length: int | None = None):
+        super().__init__()
+        config = transformer.config
+        if transformer.pooler is None:
+            raise ValueError("BertModel needs its pooling layer (add_pooling_layer=True) for cls_pooler")
+        self.context_length = context_length or config.max_position_embeddings
+        if self.context_length > config.max_position_embeddings:
+            raise ValueError(f"text_cfg.context_length {self.context_length} exceeds the BERT "
+                             f"max_position_embeddings {config.max_position_embeddings}")
+        self.base_vocab_size = config.vocab_size
+        if num_corner_tokens > 0:
+            _add_embedding_rows(transformer, num_corner_tokens)
+        self.transformer = transformer
+        self.proj = nn.Linear(config.hidden_size, output_dim, bias=False)
+        self.output_dim = output_dim
+        self.num_corner_tokens = num_corner_tokens
+        self.corner_mask = corner_mask
+        self.vocab_size = config.vocab_size
+        self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
+
+    def forward_all(self, text: torch.Tensor) -> torch.Tensor:
+        """Features [B, 1 + K, D]: [CLS] then each corner, pooled and projected (not normalised)."""
+        dtype = self.transformer.embeddings.word_embeddings.weight.dtype
+        mask = corner_attention_mask(text != self.pad_id, self.num_corner_tokens, self.corner_mask, dtype)
+        hidden = self.transformer(input_ids=text, attention_mask=mask[:, None]).last_hidden_state
+        pooler = self.transformer.pooler
+        pooled = pooler.activation(pooler.dense(hidden[:, : 1 + self.num_corner_tokens]))
+        return self.proj(pooled)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        """The [CLS] feature [B, D], the only one used at inference."""
+        return self.forward_all(text)[:, 0]
+
+    def lock(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
+        """Freeze the embeddings and all but the last ``unlocked_layers`` BERT layers (``proj`` stays trainable)."""
+        layers = list(self.transformer.encoder.layer)
+        frozen = [self.transformer.embeddings, *layers[: max(0, len(layers) - unlocked_layers)]]
+        if not unlocked_layers:
+            frozen.append(self.transformer.pooler)
+        for module in frozen:
+            for name, param in module.named_parameters():
+                param.requires_grad = "LayerNorm" in name.split(".") and not freeze_layer_norm
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        if enable:
+            self.transformer.gradient_checkpointing_enable()
+        else:
+            self.transformer.gradient_checkpointing_disable()
+
+
+def _add_embedding_rows(transformer: BertModel, count: int) -> None:
+    """Grow the word embedding by ``count`` rows drawn N(0, initializer_range), as the release does."""
+    base = transformer.config.vocab_size
+    transformer.resize_token_embeddings(base + count, mean_resizing=False)
+    with torch.no_grad():
+        transformer.get_input_embeddings().weight[base:].normal_(0.0, transformer.config.initializer_range)
+
+
+def load_bert(text_cfg: dict) -> BertModel:
+    """The ``BertModel`` (with pooler) named by ``text_cfg``.
+
+    ``hf_config`` (a ``BertConfig`` dict; ``{}`` is the bert-base-uncased architecture) gives a random init
+    offline; otherwise ``hf_model_name`` (HF name or local folder) is loaded with its weights unless
+    ``hf_model_pretrained`` is false. ``hf_attn_implementation`` picks "eager" or "sdpa".
+    """
+    attn = text_cfg.get("hf_attn_implementation")
+    extra = {"attn_implementation": attn} if attn else {}
+    if text_cfg.get("hf_config") is not None:
+        return BertModel(BertConfig(**text_cfg["hf_config"], **extra), add_pooling_layer=True)
+    name = text_cfg.get("hf_model_name")
+    if not name:
+        raise ValueError("text_cfg: needs 'hf_model_name' or 'hf_config' for the BERT text tower")
+    try:
+        if text_cfg.get("hf_model_pretrained", True):
+            return BertModel.from_pretrained(name, add_pooling_layer=True, **extra)
+        return BertModel(BertConfig.from_pretrained(name, **extra), add_pooling_layer=True)
+    except OSError as exc:
+        raise OSError(f"text_cfg.hf_model_name {name!r}: not a local folder or cached HF model; offline, "
+                      f"set text_cfg.hf_config instead ({exc})") from None
+
+
+def build_hf_text_tower(text_cfg: dict, embed_dim: int, num_corner_tokens: int,
+                        corner_mask: bool) -> BertCornerTextEncoder:
+    """The text tower of an ``hf_bert`` model config (open_clip ``text_cfg`` keys plus ``hf_config``)."""
+    for key, supported in (("hf_pooler_type", "cls_pooler"), ("hf_proj_type", "linear")):
+        if text_cfg.get(key, supported) != supported:
+            raise ValueError(f"text_cfg.{key} {text_cfg[key]!r}: only {supported!r} is supported")
+    return BertCornerTextEncoder(load_bert(text_cfg), embed_dim, num_corner_tokens, corner_mask,
+                                 context_length=text_cfg.get("context_length"))

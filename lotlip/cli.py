@@ -118,6 +118,22 @@ def cmd_stats(args: argparse.Namespace) -> None:
     logging.info("wrote %s (%d rows)", args.out, len(df))
 
 
+def cmd_pull(args: argparse.Namespace) -> None:
+    from lotlip.artifacts import pull
+
+    result = pull(args.workdir, args.remote)
+    for name in result["missing"]:
+        print(f"lotlip pull: missing from the remote: {name} (snakemake will rebuild it)", file=sys.stderr)
+    logging.info("restored the timestamps of %d Snakemake outputs", result["restored"])
+
+
+def cmd_dvc_yaml(args: argparse.Namespace) -> None:
+    from lotlip.artifacts import dvc_yaml
+    from lotlip.io import write_text
+
+    write_text(args.out, dvc_yaml(load_config(*args.configfiles)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lotlip", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("benchmarks", nargs="*", type=Path)
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("pull", help="dvc pull, then restore Snakemake's recorded output times")
+    p.add_argument("--workdir", type=Path, default=Path("."))
+    p.add_argument("--remote", default=None)
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("dvc-yaml", help="write dvc.yaml naming the artifacts of a workflow config")
+    p.add_argument("--out", type=Path, default=Path("dvc.yaml"))
+    p.add_argument("configfiles", nargs="+", type=Path)
+    p.set_defaults(func=cmd_dvc_yaml)
 
     p = sub.add_parser("check-config", help="validate config files (later files override earlier ones)")
     p.add_argument("files", nargs="+", type=Path)

@@ -1,0 +1,90 @@
+"""DVC: push artifacts, clone, pull, and Snakemake re-runs nothing but the cheap tables (byte-identical)."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lotlip.artifacts import dvc_yaml, restore_mtimes
+from lotlip.config import load_config
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+       "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+CONFIGS = ["config/config.yaml", ".test/config/config.yaml"]
+TINY = ["--config", "train={'steps': 2}"]
+
+
+def sh(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    return done
+
+
+def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return sh(str(BIN / "snakemake"), "--cores", "2", "all", *args, "--configfile", *CONFIGS, *TINY, cwd=cwd)
+
+
+def test_dvc_yaml_matches_the_default_config():
+    assert (REPO / "dvc.yaml").read_text() == dvc_yaml(load_config(REPO / "config" / "config.yaml"))
+
+
+def _clone(src: Path, dest: Path, store: Path) -> Path:
+    sh("git", "clone", "-q", str(src), str(dest), cwd=src.parent)
+    sh(str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", str(store), cwd=dest)
+    return dest
+
+
+@pytest.mark.slow
+def test_pull_in_a_fresh_clone_rebuilds_tables_without_retraining(tmp_path):
+    store = tmp_path / "store"
+    origin = _clone(REPO, tmp_path / "origin", store)
+    (origin / "dvc.yaml").write_text(dvc_yaml(load_config(*(origin / c for c in CONFIGS))))
+    snakemake(origin)
+    sh(str(BIN / "dvc"), "commit", "-f", "-q", "artifacts", cwd=origin)
+    sh(str(BIN / "dvc"), "push", "-q", cwd=origin)
+    sh("git", "add", "-A", cwd=origin)
+    sh("git", "commit", "-qm", "artifacts", cwd=origin)
+
+    clone = _clone(origin, tmp_path / "clone", store)
+    pulled = sh(str(BIN / "lotlip"), "pull", cwd=clone)
+    assert "missing from the remote" not in pulled.stderr
+    plan = snakemake(clone, "-n")
+    planned = plan.stdout + plan.stderr
+    assert "rule train:" not in planned and "rule evaluate:" not in planned
+    assert "rule table:" in planned  # tables are cheap and not versioned
+    snakemake(clone)
+    for table in ("table_long_retrieval.csv", "table_short_tasks.csv", "table_dataset_stats.csv"):
+        assert (clone / "results" / table).read_bytes() == (origin / "results" / table).read_bytes(), table
+
+    # An artifact missing from the remote is named, and only its part is rebuilt.
+    model = origin / "results" / "checkpoints" / "short" / "model.pt"
+    digest = hashlib.md5(model.read_bytes()).hexdigest()
+    (store / "files" / "md5" / digest[:2] / digest[2:]).unlink()
+    partial = _clone(origin, tmp_path / "partial", store)
+    shutil.rmtree(partial / ".dvc" / "cache", ignore_errors=True)
+    pulled = sh(str(BIN / "lotlip"), "pull", cwd=partial)
+    assert "missing from the remote: results/checkpoints/short" in pulled.stderr
+    plan = snakemake(partial, "-n")
+    planned = plan.stdout + plan.stderr
+    assert "rule train:" in planned and "wildcards: run=short" in planned and "run=lotlip" not in planned
+
+
+def test_restore_mtimes_sets_recorded_end_times(tmp_path):
+    import base64
+    import json
+
+    out = tmp_path / "results" / "x.json"
+    out.parent.mkdir(parents=True)
+    out.write_text("{}")
+    meta = tmp_path / ".snakemake" / "metadata"
+    meta.mkdir(parents=True)
+    name = base64.urlsafe_b64encode(b"results/x.json").decode()
+    (meta / name).write_text(json.dumps({"endtime": 1_000_000.0}))
+    assert restore_mtimes(tmp_path) == 1
+    assert out.stat().st_mtime == 1_000_000.0

@@ -39,3 +39,17 @@ def tiny_world(tmp_path_factory, tiny_cfg):
     shards = root / "shards"
     write_shards(world, captions, shards, tiny_cfg.shards.samples_per_shard)
     return world, captions, shards
+
+
+def planned_jobs(snakemake_output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a (dry-)run's output; {} when nothing is planned."""
+    lines = snakemake_output.splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    counts = {}
+    for line in lines[lines.index("Job stats:") + 3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -141,12 +141,21 @@ class TrainConfig:
 
 @dataclass
 class ExperimentConfig:
-    """One declared training run: overrides of the method and its knobs."""
+    """One declared training run: overrides of the method and its knobs.
 
-    method: str = _f("lotlip", "short: raw captions only; long: + long texts; lotlip: + corner tokens",
-                     choices=("short", "long", "lotlip"))
+    Methods (paper Tables 2, 3, 7): ``short``, ``long``, ``lotlip`` and the peer recipe ``longclip`` (Long-CLIP:
+    248 text positions, short caption vs the top-32-PCA image feature, label smoothing 0.1, no corners). LiT is
+    ``lock_image`` (optionally with ``image_init``) on any method.
+    """
+
+    method: str = _f("lotlip", "short: raw captions only; long: + long texts; lotlip: + corner tokens; "
+                     "longclip: long texts with the Long-CLIP recipe", choices=("short", "long", "lotlip", "longclip"))
     corner_tokens: int = _f(2, "learnable corner tokens after [CLS] (lotlip only)", min=0, max=8)
     corner_mask: bool = _f(True, "apply the corner-token attention mask")
+    register_tokens: int = _f(0, "learnable register tokens after the corners, never pooled (Table 7; not longclip)",
+                              min=0, max=8)
+    lock_image: bool = _f(False, "LiT: freeze the image tower (no gradients, no optimizer state)")
+    image_init: str | None = _f(None, "checkpoint whose visual.* weights initialise the image tower (null: random)")
     n_subcaptions: int | None = _f(None, "override sampling.n_subcaptions", min=0, max=32)
     steps: int | None = _f(None, "override train.steps", min=1)
     seed: int | None = _f(None, "override train.seed", min=0)
@@ -290,7 +299,11 @@ class RunConfig:
 
 
 def run_config(cfg: LotlipConfig, name: str) -> RunConfig:
-    """Resolve experiment ``name``: apply its overrides to sampling and train settings."""
+    """Resolve experiment ``name``: apply its overrides to sampling and train settings.
+
+    Corner tokens only for ``lotlip``; register tokens as declared (default 0); ``short`` draws no long texts;
+    ``longclip`` needs long texts and takes no registers. Contradictions raise a ``ConfigError`` naming the field.
+    """
     if name not in cfg.experiments:
         raise ConfigError(f"experiments: no run named {name!r} (declared: {', '.join(cfg.experiments)})")
     exp = cfg.experiments[name]
@@ -307,6 +320,13 @@ def run_config(cfg: LotlipConfig, name: str) -> RunConfig:
     experiment = dataclasses.replace(exp)
     if exp.method != "lotlip":
         experiment.corner_tokens = 0
+    key = f"experiments.{name}"
+    if exp.method == "longclip" and exp.register_tokens:
+        raise ConfigError(f"{key}.register_tokens: {exp.register_tokens} is not used by method longclip (set 0)")
+    if exp.method == "longclip" and sampling.n_subcaptions < 1:
+        raise ConfigError(f"{key}.n_subcaptions: method longclip needs at least 1 long text")
+    if exp.image_init is not None and not exp.image_init.strip():
+        raise ConfigError(f"{key}.image_init: empty path (use null for a random image tower)")
     return RunConfig(name=name, experiment=experiment, sampling=sampling, train=train)
 
 

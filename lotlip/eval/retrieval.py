@@ -1,8 +1,15 @@
-"""Long-text image-text retrieval (one text per image), the released protocol: R@1 both directions."""
+"""Long-text image-text retrieval (one text per image), the released protocol: R@1 both directions.
+
+Works for any CLIP-like model (``encode_image`` / ``encode_text`` with ``normalize``, ``visual.image_size``):
+ours, the released LoTLIP, OpenAI CLIP and Long-CLIP through open_clip. A benchmark record names its image by
+field ``image`` (absolute, or relative to the benchmark folder: imported real sets) or else by its ``key``
+(``images/<key>.png``: generated sets).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import open_clip
 import torch
@@ -10,8 +17,36 @@ from PIL import Image
 
 from lotlip.data.subcaptions import clean_caption
 from lotlip.io import read_jsonl
-from lotlip.model.factory import LoTLIP
-from lotlip.model.tokenizer import CornerTokenizer, trim_padding
+from lotlip.model.tokenizer import trim_padding
+
+
+class TextTokenizer(Protocol):
+    """What evaluation needs of a tokenizer: texts -> ids [N, context_length], and the padding id.
+
+    All-padding columns are trimmed before encoding unless the tokenizer sets ``trim_padding = False`` (open_clip's
+    CLIP adds every position of its table, so it needs full-length inputs).
+    """
+
+    pad_id: int
+
+    def __call__(self, texts: list[str]) -> torch.Tensor: ...
+
+
+def image_paths(bench_dir: Path, records: list[dict]) -> list[Path]:
+    """Each record's image file; a missing one raises naming ``texts.jsonl``, the record and the path."""
+    paths = []
+    for i, record in enumerate(records, 1):
+        where = f"{bench_dir / 'texts.jsonl'}: record {i}"
+        if record.get("image"):
+            path = bench_dir / record["image"]
+        elif "key" in record:
+            path = bench_dir / "images" / f"{record['key']}.png"
+        else:
+            raise ValueError(f"{where}: field 'image' (or 'key') missing")
+        if not path.is_file():
+            raise FileNotFoundError(f"{where}: image {path} not found")
+        paths.append(path)
+    return paths
 
 
 def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1,
@@ -32,7 +67,7 @@ def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1,
 
 
 @torch.no_grad()
-def encode_images(model: LoTLIP, paths: list[Path], batch_size: int = 256) -> torch.Tensor:
+def encode_images(model: torch.nn.Module, paths: list[Path], batch_size: int = 256) -> torch.Tensor:
     """L2-normalised image features [N, D]."""
     transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
     device = next(model.parameters()).device
@@ -44,24 +79,27 @@ def encode_images(model: LoTLIP, paths: list[Path], batch_size: int = 256) -> to
 
 
 @torch.no_grad()
-def encode_texts(model: LoTLIP, tokenizer: CornerTokenizer, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+def encode_texts(model: torch.nn.Module, tokenizer: TextTokenizer, texts: list[str],
+                 batch_size: int = 256) -> torch.Tensor:
     """L2-normalised [CLS] text features [N, D] (texts truncated to the context length)."""
     device = next(model.parameters()).device
     feats = []
     for start in range(0, len(texts), batch_size):
-        tokens = trim_padding(tokenizer(texts[start: start + batch_size]), tokenizer.pad_id)
+        tokens = tokenizer(texts[start: start + batch_size])
+        if getattr(tokenizer, "trim_padding", True):
+            tokens = trim_padding(tokens, tokenizer.pad_id)
         feats.append(model.encode_text(tokens.to(device), normalize=True).cpu())
     return torch.cat(feats)
 
 
-def evaluate_long_retrieval(model: LoTLIP, tokenizer: CornerTokenizer, bench_dir: str | Path,
+def evaluate_long_retrieval(model: torch.nn.Module, tokenizer: TextTokenizer, bench_dir: str | Path,
                             batch_size: int = 256) -> dict:
     """I2T / T2I R@1 (%) on a long-text set (``texts.jsonl`` with one cleaned text per image)."""
     bench_dir = Path(bench_dir)
     records = read_jsonl(bench_dir / "texts.jsonl")
     if not records:
         raise ValueError(f"{bench_dir / 'texts.jsonl'}: no texts")
-    images = encode_images(model, [bench_dir / "images" / f"{r['key']}.png" for r in records], batch_size)
+    images = encode_images(model, image_paths(bench_dir, records), batch_size)
     texts = encode_texts(model, tokenizer, [clean_caption(r["text"]) for r in records], batch_size)
     i2t, t2i = recall_at_k(images, texts, k=1)
     return {"i2t_r1": round(i2t, 2), "t2i_r1": round(t2i, 2), "n_images": images.shape[0]}

@@ -4,6 +4,11 @@ Sequence layout: ``[CLS] [Corner0] .. [Corner{K-1}] w1 .. wn [EOT] [PAD] ..``. W
 column ``j``: no query attends to the [CLS]/corner columns, except that every non-corner query may attend to
 [CLS] (column 0) and [CLS] and each corner attend to themselves; pad keys are masked for everyone. So [CLS]
 and each corner see all words plus themselves but not each other, and words never see corners.
+
+Register tokens (Table 7 ablation, ``[CLS] [Corner..] [Register..] words``) are *not* special here: they sit
+after the corners and attend / are attended like words (plain attention), so [CLS] and corners may read them,
+they never see corners, and corner isolation is unchanged. Giving them the corner rule instead would make them
+inert (nobody reads them and their outputs are not pooled), an ablation identical to "no registers".
 """
 
 from __future__ import annotations

@@ -1,22 +1,33 @@
-"""Trained-model checkpoints: state dict + everything needed to rebuild the model, loaded safely."""
+"""Trained-model checkpoints: state dict + everything needed to rebuild the model, loaded safely.
+
+Also the LiT-style image-tower initialisation (paper Table 2 baselines): copy only ``visual.*`` weights from a
+checkpoint into a fresh model; and :func:`load_for_eval`, which loads any evaluated model source (our checkpoints,
+released LoTLIP weights, OpenAI CLIP and Long-CLIP through open_clip) as ``(model, tokenizer)``.
+"""
 
 from __future__ import annotations
 
-import pickle
-import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from lotlip.io import atomic_path
 from lotlip.model.factory import LoTLIP, create_model, get_tokenizer
+from lotlip.model.release import read_checkpoint, release_state_dict
 from lotlip.model.tokenizer import CornerTokenizer
+
+VISUAL_PREFIX = "visual."
 
 
 def save_model(path: str | Path, model: LoTLIP, model_name: str, corner_mask: bool, meta: dict) -> None:
-    """Write a self-describing checkpoint atomically."""
+    """Write a self-describing checkpoint atomically (register tokens and context length included)."""
     payload = {"state_dict": model.state_dict(), "model": model_name,
-               "num_corner_tokens": model.num_corner_tokens, "corner_mask": corner_mask, "meta": meta}
+               "num_corner_tokens": model.num_corner_tokens, "corner_mask": corner_mask,
+               "num_register_tokens": model.num_register_tokens, "context_length": model.context_length,
+               "meta": meta}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -24,19 +35,115 @@ def save_model(path: str | Path, model: LoTLIP, model_name: str, corner_mask: bo
 def load_model(path: str | Path, device: str = "cpu") -> tuple[LoTLIP, CornerTokenizer, dict]:
     """Rebuild model + tokenizer from a checkpoint written by :func:`save_model` (``weights_only=True``)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
-        why = found.group(0) if found else "not a plain tensor/container pickle"
-        raise ValueError(f"{path}: refused to load with weights_only=True ({why})") from None
+    payload = read_checkpoint(path)
     for key in ("state_dict", "model", "num_corner_tokens", "corner_mask"):
-        if key not in payload:
+        if not isinstance(payload, dict) or key not in payload:
             raise ValueError(f"{path}: not a lotlip checkpoint (field {key!r} missing)")
+    registers, context = payload.get("num_register_tokens", 0), payload.get("context_length")
     model = create_model(payload["model"], num_corner_tokens=payload["num_corner_tokens"],
-                         corner_mask=payload["corner_mask"])
+                         corner_mask=payload["corner_mask"], num_register_tokens=registers, context_length=context)
     model.load_state_dict(payload["state_dict"], strict=True)
-    tokenizer = get_tokenizer(payload["model"], num_corner_tokens=payload["num_corner_tokens"])
+    tokenizer = get_tokenizer(payload["model"], num_corner_tokens=payload["num_corner_tokens"],
+                              num_register_tokens=registers, context_length=context)
     return model.to(device).eval(), tokenizer, payload.get("meta", {})
+
+
+def _visual_problems(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> list[str]:
+    """Missing keys and shape mismatches of the ``visual.*`` weights ([] when they fit)."""
+    missing = sorted(expected.keys() - found.keys())
+    shapes = [f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(v.shape)}"
+              for k, v in sorted(expected.items()) if k in found and found[k].shape != v.shape]
+    unexpected = sorted(found.keys() - expected.keys())
+    return [f"{label} ({len(items)}): {', '.join(items[:10])}{' ...' if len(items) > 10 else ''}"
+            for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                 ("shape mismatches", shapes)) if items]
+
+
+def load_image_tower(model: LoTLIP, path: str | Path) -> LoTLIP:
+    """Copy the ``visual.*`` weights of a lotlip (or release-format) checkpoint into ``model``; returns ``model``.
+
+    Strict on the visual keys: every model ``visual.*`` tensor must be present with the same shape, and no extra
+    ``visual.*`` key may appear. Text weights and the logit scale are left untouched.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment.image_init {path}: checkpoint not found")
+    state = release_state_dict(read_checkpoint(path), str(path))
+    found = {k: v for k, v in state.items() if k.startswith(VISUAL_PREFIX)}
+    expected = {k: v for k, v in model.state_dict().items() if k.startswith(VISUAL_PREFIX)}
+    problems = _visual_problems(expected, found)
+    if problems:
+        raise ValueError(f"experiment.image_init {path}: image tower does not match the model: "
+                         f"{'; '.join(problems)}")
+    model.visual.load_state_dict({k[len(VISUAL_PREFIX):]: v for k, v in found.items()}, strict=True)
+    return model
+
+
+# --- evaluation of any model source (release-evaluation tier) --------------------------------------------
+
+MODEL_KINDS = ("lotlip", "release", "openclip", "longclip")
+DEFAULT_ARCH = {"lotlip": "", "release": "lotlip_bert-ViT-B-16", "openclip": "ViT-B-16-quickgelu",
+                "longclip": "ViT-B-16-quickgelu"}
+FETCH_ONLY_KEYS = ("url", "sha256")  # model-source config keys that only the download step reads
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where an evaluated model comes from.
+
+    ``kind``: ``lotlip`` (a checkpoint of ours; ``arch`` unused), ``release`` (a released LoTLIP ``model.pt``;
+    ``arch`` a bundled lotlip model config such as ``lotlip_bert-ViT-B-16``), ``openclip`` (``arch`` an open_clip
+    name or config JSON + a weights file, e.g. OpenAI CLIP) or ``longclip`` (Long-CLIP's checkpoint in open_clip
+    ``arch``, 248-token context). ``arch`` ``""`` means the kind's default; ``context_length`` overrides the text
+    context (``None``: the architecture's; Long-CLIP: 248).
+    """
+
+    kind: str
+    path: str
+    arch: str = ""
+    context_length: int | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "model") -> ModelSpec:
+        """Build from a config mapping; fetch-only keys (``url``, ``sha256``) are ignored, others rejected."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - set(FETCH_ONLY_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        for key in ("kind", "path"):
+            if not data.get(key):
+                raise ValueError(f"{where}: field {key!r} missing")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def resolved_arch(self) -> str:
+        """``arch``, or the kind's default when empty."""
+        return self.arch or DEFAULT_ARCH[self.kind]
+
+
+def _load_release(spec: ModelSpec, device: str) -> tuple[torch.nn.Module, Any]:
+    arch = spec.resolved_arch()
+    model = create_model(arch, pretrained=spec.path, context_length=spec.context_length)
+    return model.to(device).eval(), get_tokenizer(arch, context_length=spec.context_length)
+
+
+def load_for_eval(spec: ModelSpec | Mapping[str, Any], device: str = "cpu") -> tuple[torch.nn.Module, Any]:
+    """``(model in eval mode, tokenizer)`` for any model source; every load uses ``weights_only=True``.
+
+    The tokenizer maps texts to ids [N, context_length] and has ``pad_id`` (what the runner needs).
+    Raises ``ValueError`` naming the file and what does not fit; ``FileNotFoundError`` for a missing file.
+    """
+    from lotlip.model import external
+
+    if not isinstance(spec, ModelSpec):
+        spec = ModelSpec.from_mapping(spec)
+    if spec.kind not in MODEL_KINDS:
+        raise ValueError(f"model kind {spec.kind!r}: not one of {', '.join(MODEL_KINDS)}")
+    if not Path(spec.path).is_file():
+        raise FileNotFoundError(f"{spec.path}: {spec.kind} weights not found")
+    if spec.kind == "lotlip":
+        model, tokenizer, _ = load_model(spec.path, device=device)
+        return model, tokenizer
+    if spec.kind == "release":
+        return _load_release(spec, device)
+    loader = external.load_open_clip if spec.kind == "openclip" else external.load_longclip
+    return loader(spec.resolved_arch(), spec.path, spec.context_length, device)

@@ -18,11 +18,12 @@ class BertCornerTextEncoder(nn.Module):
     """``BertModel`` + K corner tokens after [CLS]; pooled = BERT pooler on [CLS]/corners, then ``proj``.
 
     ``forward`` returns the [CLS] feature [B, D] (inference); ``forward_all`` returns [CLS] and every corner
-    feature [B, 1 + K, D] (training). The K new embedding rows are drawn N(0, initializer_range).
+    feature [B, 1 + K, D] (training). The K new embedding rows are drawn N(0, initializer_range). R register
+    tokens (Table 7 ablation) get R more rows after the corners; their outputs are never pooled.
     """
 
     def __init__(self, transformer: BertModel, output_dim: int, num_corner_tokens: int = 0,
-                 corner_mask: bool = True, context_length: int | None = None):
+                 corner_mask: bool = True, context_length: int | None = None, num_register_tokens: int = 0):
         super().__init__()
         config = transformer.config
         if transformer.pooler is None:
@@ -32,18 +33,19 @@ class BertCornerTextEncoder(nn.Module):
             raise ValueError(f"text_cfg.context_length {self.context_length} exceeds the BERT "
                              f"max_position_embeddings {config.max_position_embeddings}")
         self.base_vocab_size = config.vocab_size
-        if num_corner_tokens > 0:
-            _add_embedding_rows(transformer, num_corner_tokens)
+        if num_corner_tokens + num_register_tokens > 0:
+            _add_embedding_rows(transformer, num_corner_tokens + num_register_tokens)
         self.transformer = transformer
         self.proj = nn.Linear(config.hidden_size, output_dim, bias=False)
         self.output_dim = output_dim
         self.num_corner_tokens = num_corner_tokens
+        self.num_register_tokens = num_register_tokens
         self.corner_mask = corner_mask
         self.vocab_size = config.vocab_size
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
 
     def forward_all(self, text: torch.Tensor) -> torch.Tensor:
-        """Features [B, 1 + K, D]: [CLS] then each corner, pooled and projected (not normalised)."""
+        """Features [B, 1 + K, D]: [CLS] then each corner, pooled and projected; register outputs are dropped."""
         dtype = self.transformer.embeddings.word_embeddings.weight.dtype
         mask = corner_attention_mask(text != self.pad_id, self.num_corner_tokens, self.corner_mask, dtype)
         hidden = self.transformer(input_ids=text, attention_mask=mask[:, None]).last_hidden_state
@@ -105,10 +107,11 @@ def load_bert(text_cfg: dict) -> BertModel:
 
 
 def build_hf_text_tower(text_cfg: dict, embed_dim: int, num_corner_tokens: int,
-                        corner_mask: bool) -> BertCornerTextEncoder:
+                        corner_mask: bool, num_register_tokens: int = 0) -> BertCornerTextEncoder:
     """The text tower of an ``hf_bert`` model config (open_clip ``text_cfg`` keys plus ``hf_config``)."""
     for key, supported in (("hf_pooler_type", "cls_pooler"), ("hf_proj_type", "linear")):
         if text_cfg.get(key, supported) != supported:
             raise ValueError(f"text_cfg.{key} {text_cfg[key]!r}: only {supported!r} is supported")
     return BertCornerTextEncoder(load_bert(text_cfg), embed_dim, num_corner_tokens, corner_mask,
-                                 context_length=text_cfg.get("context_length"))
+                                 context_length=text_cfg.get("context_length"),
+                                 num_register_tokens=num_register_tokens)

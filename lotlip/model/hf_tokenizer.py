@@ -1,7 +1,8 @@
 """Corner-token tokenizer on a BERT WordPiece vocabulary: ``[CLS] [Corner0..K-1] words [SEP] [PAD] ..``.
 
 Follows the release: the K corner tokens are added as special tokens (ids ``vocab .. vocab + K - 1``), sentence
-breaks ``". "`` become [SEP], texts are truncated to ``context_length`` keeping the final [SEP].
+breaks ``". "`` become [SEP], texts are truncated to ``context_length`` keeping the final [SEP]. R optional
+register tokens (paper Table 7 ablation; ids ``vocab + K .. vocab + K + R - 1``) follow the corners.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ sand one two three four five six seven eight nine ten""".split()
 def corner_token_names(num_corners: int) -> list[str]:
     """The special tokens added to the BERT vocabulary, in order (as in the release)."""
     return [f"[Corner{i}]" for i in range(num_corners)]
+
+
+def register_token_names(num_registers: int) -> list[str]:
+    """The register special tokens added after the corners, in order."""
+    return [f"[Register{i}]" for i in range(num_registers)]
 
 
 def tiny_vocab() -> list[str]:
@@ -57,21 +63,24 @@ def load_bert_tokenizer(name: str) -> BertTokenizer:
 class BertCornerTokenizer:
     """Tokenise texts for the HF BERT corner-token tower; same interface as ``CornerTokenizer``."""
 
-    def __init__(self, tokenizer: BertTokenizer, context_length: int, num_corners: int = 0):
+    def __init__(self, tokenizer: BertTokenizer, context_length: int, num_corners: int = 0, num_registers: int = 0):
         self.context_length = context_length
         self.num_corners = num_corners
+        self.num_registers = num_registers
         self._tok = tokenizer
         self.base_vocab_size = len(tokenizer)
-        names = corner_token_names(num_corners)
+        names = corner_token_names(num_corners) + register_token_names(num_registers)
         tokenizer.add_tokens(names, special_tokens=True)
-        self.corner_ids = tokenizer.convert_tokens_to_ids(names)
-        if self.corner_ids != list(range(self.base_vocab_size, self.base_vocab_size + num_corners)):
-            raise ValueError(f"corner tokens got ids {self.corner_ids}, expected to follow the base vocabulary "
+        ids = tokenizer.convert_tokens_to_ids(names)
+        if ids != list(range(self.base_vocab_size, self.base_vocab_size + len(names))):
+            raise ValueError(f"corner/register tokens got ids {ids}, expected to follow the base vocabulary "
                              f"of {self.base_vocab_size} (is the tokenizer already carrying added tokens?)")
+        self.corner_ids, self.register_ids = ids[:num_corners], ids[num_corners:]
         self.vocab_size = len(tokenizer)
         self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-        if context_length < num_corners + 3:
-            raise ValueError(f"context_length {context_length} leaves no room for words with {num_corners} corners")
+        if context_length < len(names) + 3:
+            raise ValueError(f"context_length {context_length} leaves no room for words with {num_corners} corners "
+                             f"and {num_registers} registers")
 
     def _content(self, texts: list[str]) -> list[list[int]]:
         """Word-piece ids per text, with every ``". "`` sentence break replaced by [SEP]."""
@@ -91,7 +100,7 @@ class BertCornerTokenizer:
         """Token ids [N, context_length]; texts longer than the context are truncated (final [SEP] kept)."""
         if isinstance(texts, str):
             texts = [texts]
-        head = [self.cls_id, *self.corner_ids]
+        head = [self.cls_id, *self.corner_ids, *self.register_ids]
         room = self.context_length - len(head) - 1
         out = torch.full((len(texts), self.context_length), self.pad_id, dtype=torch.long)
         for i, content in enumerate(self._content(list(texts))):
@@ -100,11 +109,11 @@ class BertCornerTokenizer:
         return out
 
     def count_tokens(self, text: str) -> int:
-        """Untruncated count of word pieces and sentence-break [SEP]s (no [CLS], corners or final [SEP])."""
+        """Untruncated count of word pieces and sentence-break [SEP]s (no [CLS], corners, registers, final [SEP])."""
         return len(self._content([text])[0])
 
 
-def build_hf_tokenizer(text_cfg: dict, num_corner_tokens: int) -> BertCornerTokenizer:
+def build_hf_tokenizer(text_cfg: dict, num_corner_tokens: int, num_register_tokens: int = 0) -> BertCornerTokenizer:
     """The tokenizer for an ``hf_bert`` model config's ``text_cfg``.
 
     Uses ``hf_tokenizer_name`` (else ``hf_model_name``); checks the base vocabulary against
@@ -113,7 +122,8 @@ def build_hf_tokenizer(text_cfg: dict, num_corner_tokens: int) -> BertCornerToke
     name = text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name")
     if not name:
         raise ValueError("text_cfg: needs 'hf_tokenizer_name' or 'hf_model_name' for the BERT tokenizer")
-    tok = BertCornerTokenizer(load_bert_tokenizer(name), int(text_cfg.get("context_length", 77)), num_corner_tokens)
+    tok = BertCornerTokenizer(load_bert_tokenizer(name), int(text_cfg.get("context_length", 77)), num_corner_tokens,
+                              num_register_tokens)
     expected = text_cfg.get("hf_config", {}).get("vocab_size")
     if expected is not None and expected != tok.base_vocab_size:
         raise ValueError(f"text_cfg.hf_config.vocab_size {expected} != {tok.base_vocab_size} tokens in "

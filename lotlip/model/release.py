@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 
-def _read(path: Path) -> object:
+def read_checkpoint(path: Path) -> object:
+    """``torch.load`` with ``weights_only=True``; a pickle that would run code is a ``ValueError``."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
@@ -54,7 +55,7 @@ def load_release_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     Raises ``ValueError`` naming missing / unexpected keys and shape mismatches.
     """
     path = Path(path)
-    state = release_state_dict(_read(path), str(path))
+    state = release_state_dict(read_checkpoint(path), str(path))
     persistent = model.state_dict().keys()
     stale = {name for name, _ in model.named_buffers()} - persistent
     state = {k: v for k, v in state.items() if k not in stale}

@@ -1,4 +1,8 @@
-"""The LoTLIP training loop (CPU or GPU, one process), resumable from its last checkpoint."""
+"""The LoTLIP training loop (CPU or GPU, one process), resumable from its last checkpoint.
+
+One loop for every method (paper Tables 2, 3, 7): ``short``/``long``/``lotlip`` use the multi-text loss,
+``longclip`` the Long-CLIP loss on a 248-position text tower; ``lock_image`` makes any of them LiT-style.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,17 @@ import open_clip
 import torch
 from open_clip_train.scheduler import cosine_lr
 
-from lotlip.config import RunConfig, to_dict
+from lotlip.config import ExperimentConfig, RunConfig, to_dict
 from lotlip.data.loader import train_batches
 from lotlip.data.shards import shard_urls
 from lotlip.data.validate import SkipCounter
 from lotlip.io import atomic_path
-from lotlip.model import MultiTextClipLoss, create_model, get_tokenizer
-from lotlip.model.checkpoint import save_model
+from lotlip.model import LongClipLoss, MultiTextClipLoss, create_model, get_tokenizer
+from lotlip.model.checkpoint import load_image_tower, save_model
 from lotlip.model.factory import LoTLIP
+from lotlip.model.hf_tokenizer import BertCornerTokenizer
+from lotlip.model.text_tower import LONGCLIP_CONTEXT
+from lotlip.model.tokenizer import CornerTokenizer
 from lotlip.provenance import provenance
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,33 @@ def _optimizer(model: LoTLIP, run: RunConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0},
                               {"params": decay, "weight_decay": run.train.weight_decay}],
                              lr=run.train.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def build_model(model_name: str, exp: ExperimentConfig) -> tuple[LoTLIP, CornerTokenizer | BertCornerTokenizer]:
+    """Model and tokenizer of one experiment (random init).
+
+    ``longclip`` builds its text tower with Long-CLIP's 248 positions directly: runs start from scratch, so
+    there are no trained 77 positions to stretch (``LoTLIP.stretch_text_context`` does that for a pretrained
+    native tower).
+    """
+    context = LONGCLIP_CONTEXT if exp.method == "longclip" else None
+    kwargs = {"num_corner_tokens": exp.corner_tokens, "num_register_tokens": exp.register_tokens,
+              "context_length": context}
+    model = create_model(model_name, corner_mask=exp.corner_mask, **kwargs)
+    return model, get_tokenizer(model_name, **kwargs)
+
+
+def prepare_image_tower(model: LoTLIP, exp: ExperimentConfig, fresh: bool) -> None:
+    """LiT (paper Table 2): copy ``image_init``'s visual weights on a fresh start, then lock the tower if asked."""
+    if exp.image_init and fresh:
+        load_image_tower(model, exp.image_init)
+    if exp.lock_image:
+        model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
+
+
+def loss_for(exp: ExperimentConfig) -> torch.nn.Module:
+    """The training objective of a method."""
+    return LongClipLoss() if exp.method == "longclip" else MultiTextClipLoss()
 
 
 def text_features(model: LoTLIP, tokens: torch.Tensor) -> torch.Tensor:
@@ -80,15 +114,16 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
     torch.set_num_threads(tc.threads)
     _seed_everything(tc.seed)
     device = torch.device(tc.device)
-    model = create_model(tc.model, num_corner_tokens=exp.corner_tokens, corner_mask=exp.corner_mask).to(device)
-    tokenizer = get_tokenizer(tc.model, num_corner_tokens=exp.corner_tokens)
+    model, tokenizer = build_model(tc.model, exp)
+    state_path = work / "last.pt"
+    prepare_image_tower(model, exp, fresh=not state_path.is_file())
+    model = model.to(device)
     transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
     optimizer = _optimizer(model, run)
     scheduler = cosine_lr(optimizer, tc.lr, tc.warmup_steps, tc.steps)
-    loss_fn = MultiTextClipLoss()
+    loss_fn = loss_for(exp)
 
     start = 0
-    state_path = work / "last.pt"
     if state_path.is_file():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -103,6 +138,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
     model.train()
+    if exp.lock_image:
+        model.visual.eval()  # LiT: the locked tower runs in inference mode
     t0, loss_value = time.perf_counter(), float("nan")
     with open(log_path, "w" if new_log else "a", newline="") as fh:
         writer = csv.writer(fh)

@@ -1,4 +1,5 @@
-# Stage 1 (fetch/world): the synthetic world's training split and long-text benchmarks.
+# Stage 1 (fetch/world): the synthetic world's training split and generated benchmarks (real ones: fetch.smk).
+from lotlip.plan import alternation, synthetic_benchmarks
 
 
 rule world:
@@ -17,6 +18,8 @@ rule world:
 rule benchmark:
     output:
         directory("resources/benchmarks/{bench}"),
+    wildcard_constraints:
+        bench=alternation(synthetic_benchmarks(CFG)),
     params:
         cfg=lambda w: benchmark_json(w.bench),
     conda:

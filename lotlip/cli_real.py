@@ -1,0 +1,173 @@
+"""``lotlip`` entry points of the real-data tiers: fetch datasets and weights, import real benchmarks, evaluate
+released models, add reference numbers to a table.
+
+Registered into the main parser by :func:`add_parsers`. Each command takes explicit arguments (the rules pass
+the relevant config values), so Snakemake re-runs a job exactly when those values change. Failures surface as
+``ValueError`` / ``FileNotFoundError`` with one line naming the file or field, which ``lotlip.cli.main`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from lotlip.io import write_json
+
+
+@contextlib.contextmanager
+def _as_user_errors() -> Iterator[None]:
+    """Download and environment failures become one-line ``ValueError``s (missing files stay as they are)."""
+    from lotlip.data.download import DownloadError
+
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (DownloadError, OSError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive lock file: concurrent fetches share download and extraction folders (e.g. karpathy/)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    """Download and extract one catalog dataset under the data root; write a marker naming its files."""
+    from lotlip.data.download import CATALOG, fetch, load_catalog
+
+    args.catalog = args.catalog or CATALOG
+    catalog = load_catalog(args.catalog)
+    if args.dataset not in catalog:
+        raise ValueError(f"{args.catalog}: no dataset {args.dataset!r} (known: {', '.join(sorted(catalog))})")
+    with _as_user_errors(), _lock(args.root / ".fetch.lock"):
+        paths = fetch(args.dataset, args.root, catalog)
+    manual = list(catalog[args.dataset].get("manual") or [])
+    write_json(args.out, {"dataset": args.dataset, "paths": [str(p) for p in paths], "manual_steps": manual})
+    logging.info("fetched %s: %d file(s); %d manual step(s) logged", args.dataset, len(paths), len(manual))
+
+
+def cmd_fetch_model(args: argparse.Namespace) -> None:
+    """Download one weights file (resumable, checksummed when a sha256 is given)."""
+    from lotlip.data.download import download
+
+    with _as_user_errors():
+        download(args.url, args.out, args.sha256 or None)
+    logging.info("downloaded %s to %s", args.url, args.out)
+
+
+def cmd_import_benchmark(args: argparse.Namespace) -> None:
+    """Write a real evaluation set as a benchmark folder (texts + image paths, no image copies)."""
+    from lotlip.data.import_real import import_benchmark
+
+    meta = import_benchmark(args.source, args.data_root, args.out, args.path, check_count=args.check_count)
+    logging.info("imported %s: %s", args.source, meta)
+
+
+def _spec(text: str, weights: Path):
+    from lotlip.model.checkpoint import ModelSpec
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--spec: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError("--spec: expected a JSON object with kind, arch, context_length")
+    return ModelSpec.from_mapping({**data, "path": str(weights)}, where="--spec")
+
+
+def cmd_evaluate_model(args: argparse.Namespace) -> None:
+    """Evaluate a model as released (any kind of :func:`lotlip.model.checkpoint.load_for_eval`) on a benchmark."""
+    import dataclasses
+
+    import torch
+
+    from lotlip.data.download import sha256_file
+    from lotlip.eval.runner import evaluate_benchmark
+    from lotlip.model.checkpoint import load_for_eval
+    from lotlip.provenance import provenance
+
+    torch.set_num_threads(args.threads)
+    spec = _spec(args.spec, args.weights)
+    with _as_user_errors():
+        model, tokenizer = load_for_eval(spec, device=args.device)
+    metrics = evaluate_benchmark(model, tokenizer, args.benchmark, args.batch_size)
+    config = {"model": dataclasses.asdict(spec), "eval": {"batch_size": args.batch_size, "device": args.device}}
+    result = {"run": args.model, "benchmark": args.name, **metrics, **provenance(config, None),
+              "weights_sha256": sha256_file(args.weights)}
+    write_json(args.out, result)
+    logging.info("%s on %s: %s", args.model, args.name, metrics)
+
+
+def cmd_reference_table(args: argparse.Namespace) -> None:
+    """A built results table with reference numbers and differences beside our metrics."""
+    import pandas as pd
+
+    from lotlip.report.reference import with_reference
+    from lotlip.report.tables import write_table
+
+    try:
+        ref = json.loads(args.reference)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--reference: not valid JSON ({exc.msg})") from None
+    if not isinstance(ref, dict) or "metrics" not in ref or "values" not in ref:
+        raise ValueError("--reference: expected a JSON object with 'metrics' and 'values'")
+    df = with_reference(pd.read_csv(args.table), ref["values"], ref["metrics"])
+    write_table(df, args.out)
+    logging.info("wrote %s (%d rows; reference: %s)", args.out, len(df), ref.get("source") or "unnamed")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register the real-data commands on the ``lotlip`` sub-command parser."""
+    p = sub.add_parser("fetch", help="download + extract one dataset of config/datasets.yaml under the data root")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", required=True, type=Path, help="data root, e.g. resources/data")
+    p.add_argument("--catalog", type=Path, default=None, help="dataset catalog (default: config/datasets.yaml)")
+    p.add_argument("--out", required=True, type=Path, help="marker JSON written when the fetch is complete")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("fetch-model", help="download one released weights file")
+    p.add_argument("--url", required=True)
+    p.add_argument("--sha256", default=None, help="expected hex digest ('' or absent: not verified)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_fetch_model)
+
+    p = sub.add_parser("import-benchmark", help="write a fetched real evaluation set as a benchmark folder")
+    p.add_argument("--source", required=True, help="dci, iiw, docci, sharegpt4v-1k, sharegpt4v-10k, urban1k, "
+                   "mscoco-5k, flickr30k-1k or imagenet")
+    p.add_argument("--data-root", required=True, type=Path)
+    p.add_argument("--path", type=Path, default=None, help="ImageNet val folder (source imagenet only)")
+    p.add_argument("--no-check-count", dest="check_count", action="store_false",
+                   help="accept sizes other than the protocol's (tiny fixtures)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_import_benchmark)
+
+    p = sub.add_parser("evaluate-model", help="evaluate a released model (LoTLIP, CLIP, Long-CLIP) on a benchmark")
+    p.add_argument("--model", required=True, help="model name (the table's run column)")
+    p.add_argument("--spec", required=True, help='JSON {"kind", "arch", "context_length"}')
+    p.add_argument("--weights", required=True, type=Path)
+    p.add_argument("--name", required=True, help="benchmark name")
+    p.add_argument("--benchmark", required=True, type=Path)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_evaluate_model)
+
+    p = sub.add_parser("reference-table", help="add reference numbers and differences to a results table")
+    p.add_argument("--reference", required=True, help='JSON {"source", "metrics", "values"}')
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("table", type=Path, help="results/table_<name>.csv")
+    p.set_defaults(func=cmd_reference_table)

@@ -1,0 +1,295 @@
+"""Run a training job in this process or submit it through submitit (local, debug, Slurm) and wait for it.
+
+``launch_train`` blocks until the run ends and returns its summary. A submitted run is a
+:class:`TrainTask` (``submitit.helpers.Checkpointable``): on a time-out or preemption submitit calls its
+``checkpoint``, which requeues the same call, and training resumes from ``<out dir>/last.pt``. A job that
+fails, is cancelled or hits its time limit raises :class:`LaunchError` naming the job id and its log files.
+On Slurm the job state is read from ``sacct`` (accounting) or ``squeue`` (recent jobs), so a job killed by
+Slurm is noticed even without accounting, where submitit alone would wait forever.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import submitit
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from submitit.core.utils import FailedJobError, UncompletedJobError
+
+from lotlip.config import ConfigError, RunConfig, _check_ranges, _describe, _f, run_config_from_dict, to_dict
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("inline", "local", "debug", "slurm")
+# Slurm states after which a job without a result will never write one (a requeued job goes back to PENDING).
+FINAL_STATES = frozenset({"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
+                          "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "TIMEOUT"})
+
+
+@dataclass
+class LaunchConfig:
+    """Where a training run executes and with which resources (never changes its results)."""
+
+    executor: str = _f("inline", "inline: this process; local: a subprocess; debug: submitit in this process "
+                                 "(pdb on error); slurm: an sbatch job", choices=EXECUTORS)
+    nodes: int = _f(1, "nodes (slurm)", min=1)
+    gpus_per_node: int = _f(0, "GPUs per node", min=0)
+    tasks_per_node: int | None = _f(None, "processes per node (default: one per GPU, else 1)", min=1)
+    cpus_per_task: int = _f(2, "CPU cores per process (slurm)", min=1)
+    mem_gb: float = _f(8.0, "memory per node in GB (slurm)", min=0.0)
+    timeout_min: int = _f(60, "time limit of one job slot in minutes; the run is requeued at its end", min=1)
+    max_requeues: int = _f(3, "requeues after time-outs (preemptions do not count)", min=0)
+    signal_delay_s: int = _f(90, "seconds before the time limit at which the job checkpoints and requeues",
+                             min=1)
+    partition: str | None = _f(None, "Slurm partition (default: the cluster's default)")
+    account: str | None = _f(None, "Slurm account (default: the user's default)")
+    qos: str | None = _f(None, "Slurm quality of service")
+    sbatch: dict[str, str] = _f({}, "extra sbatch flags, name -> value, e.g. {constraint: a100}")
+    log_folder: str = _f("logs/submitit", "submitit's pickles and job logs; must be shared with the nodes")
+
+
+class LaunchError(RuntimeError):
+    """A submitted job failed, was cancelled, timed out or vanished; the message names its id and logs."""
+
+
+def launch_config(data: dict | str | None = None) -> LaunchConfig:
+    """A LaunchConfig from a mapping or its JSON text (unknown keys and wrong types are one-line errors)."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--launch: not valid JSON ({exc.msg})") from None
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(LaunchConfig), OmegaConf.create(data or {}))
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"launch: {_describe(exc)}") from None
+
+
+def _partitions() -> list[str]:
+    """Partition names from ``sinfo`` (the default one is marked ``*`` there)."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"launch.partition: cannot list Slurm partitions ({exc})") from None
+    if out.returncode != 0:
+        first = (out.stderr.strip().splitlines() or ["no output"])[0]
+        raise ConfigError(f"launch.partition: cannot list Slurm partitions (sinfo: {first})")
+    return [p.strip().rstrip("*") for p in out.stdout.split()]
+
+
+def validate(cfg: LaunchConfig) -> None:
+    """Check ranges, the executor and (on Slurm) that the partition exists; one-line :class:`ConfigError`."""
+    if cfg.executor not in EXECUTORS:
+        raise ConfigError(f"launch.executor: {cfg.executor!r} is not one of {', '.join(EXECUTORS)}")
+    _check_ranges(cfg, "launch")
+    if cfg.executor == "local" and cfg.nodes != 1:
+        raise ConfigError(f"launch.nodes: the local executor runs on one node, not {cfg.nodes}")
+    if cfg.executor != "slurm":
+        return
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        raise ConfigError("launch.executor: 'slurm' needs Slurm's sbatch and sinfo on PATH")
+    if cfg.partition is not None:
+        known = _partitions()
+        if cfg.partition not in known:
+            raise ConfigError(f"launch.partition: {cfg.partition!r} is not a partition of this cluster "
+                              f"(sinfo lists: {', '.join(known) or 'none'})")
+
+
+def _tasks_per_node(cfg: LaunchConfig) -> int:
+    return cfg.tasks_per_node or max(1, cfg.gpus_per_node)
+
+
+def make_executor(cfg: LaunchConfig, folder: Path, name: str) -> submitit.AutoExecutor:
+    """A submitit executor for ``cfg.executor`` (named explicitly: submitit would pick Slurm when present)."""
+    executor = submitit.AutoExecutor(folder=folder, cluster=cfg.executor, slurm_max_num_timeout=cfg.max_requeues,
+                                     local_max_num_timeout=cfg.max_requeues)
+    params: dict[str, Any] = {"name": name, "timeout_min": cfg.timeout_min, "nodes": cfg.nodes,
+                              "tasks_per_node": _tasks_per_node(cfg), "gpus_per_node": cfg.gpus_per_node}
+    if cfg.executor == "slurm":
+        params.update(cpus_per_task=cfg.cpus_per_task, mem_gb=cfg.mem_gb, slurm_partition=cfg.partition,
+                      slurm_account=cfg.account, slurm_qos=cfg.qos, slurm_signal_delay_s=cfg.signal_delay_s,
+                      slurm_additional_parameters=dict(cfg.sbatch) or None)
+        if not cfg.gpus_per_node:
+            params.pop("gpus_per_node")  # sbatch --gpus-per-node=0 is refused by some sites
+    executor.update_parameters(**params)
+    return executor
+
+
+def job_folder(cfg: LaunchConfig, name: str) -> Path:
+    """A fresh folder per submission: Slurm job ids restart after a controller wipe, old results must not match."""
+    base = Path(cfg.log_folder) / name
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base)).resolve()
+
+
+def submit(fn: Callable, *args: Any, cfg: LaunchConfig, name: str) -> submitit.Job:
+    """Submit ``fn(*args)`` without waiting (not for ``inline``)."""
+    if cfg.executor == "inline":
+        raise ConfigError("launch.executor: 'inline' runs in this process; there is nothing to submit")
+    job = make_executor(cfg, job_folder(cfg, name), name).submit(fn, *args)
+    log.info("submitted %s as %s job %s (logs: %s)", name, cfg.executor, job.job_id, job.paths.stdout)
+    return job
+
+
+def slurm_state(job_id: str) -> str | None:
+    """The job's Slurm state: ``sacct`` when accounting runs, else ``squeue`` (finished jobs stay visible there
+    for ``MinJobAge`` seconds); ``None`` when neither knows the job."""
+    for cmd in (["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
+                ["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"]):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        lines = out.stdout.split("\n") if out.returncode == 0 else []
+        states = [line.split()[0] for line in lines if line.strip()]
+        if states:
+            return states[-1].rstrip("+")  # "CANCELLED by 0" -> CANCELLED
+    return None
+
+
+def _tasks(job: submitit.Job) -> list[submitit.Job]:
+    return [job.task(i) for i in range(job.num_tasks)]
+
+
+def _has_results(job: submitit.Job) -> bool:
+    return all(t.paths.result_pickle.exists() for t in _tasks(job))
+
+
+def _logs(job: submitit.Job) -> str:
+    paths = job.task(0).paths
+    return f"logs: {paths.stdout} and {paths.stderr}"
+
+
+def _error_line(text: str) -> str:
+    """The last ``SomeError: message`` line of a traceback, else its first line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception|Interrupt|Exit)\b", line):
+            return line
+    return lines[0] if lines else "no error message"
+
+
+def _wait_slurm(job: submitit.Job, name: str, poll_s: float, grace_s: float) -> None:
+    """Poll until every task wrote its result; raise as soon as Slurm says the job ended without one."""
+    final_since: float | None = None
+    unknown_since = time.monotonic()
+    while not _has_results(job):
+        state = slurm_state(job.job_id)
+        now = time.monotonic()
+        if state is not None:
+            unknown_since = now
+        if state in FINAL_STATES:
+            final_since = final_since or now
+            if now - final_since >= grace_s:  # give the result file (shared file systems) a moment
+                raise LaunchError(f"slurm job {job.job_id} ({name}) ended as {state} without a result; {_logs(job)}")
+        else:
+            final_since = None
+        if now - unknown_since > 120:
+            raise LaunchError(f"slurm job {job.job_id} ({name}) is unknown to sacct and squeue for 120 s; "
+                              f"{_logs(job)}")
+        time.sleep(poll_s)
+
+
+def wait(job: submitit.Job, cfg: LaunchConfig, name: str, poll_s: float = 2.0, grace_s: float = 3.0) -> Any:
+    """Block until ``job`` ends; return task 0's result or raise :class:`LaunchError`."""
+    try:
+        if cfg.executor == "slurm":
+            _wait_slurm(job, name, poll_s, grace_s)
+        results = job.results()
+    except FailedJobError as exc:
+        raise LaunchError(f"{cfg.executor} job {job.job_id} ({name}) failed: {_error_line(str(exc))}; "
+                          f"{_logs(job)}") from exc
+    except UncompletedJobError as exc:
+        raise LaunchError(f"{cfg.executor} job {job.job_id} ({name}) ended without a result "
+                          f"(state {job.state}); {_logs(job)}") from exc
+    return results[0]
+
+
+def launch(fn: Callable, *args: Any, cfg: LaunchConfig, name: str, poll_s: float = 2.0) -> Any:
+    """Run ``fn(*args)`` as ``cfg`` says and return its result (task 0's for a multi-process job)."""
+    validate(cfg)
+    if cfg.executor == "inline":
+        return fn(*args)
+    job = submit(fn, *args, cfg=cfg, name=name)
+    try:
+        return wait(job, cfg, name, poll_s=poll_s)
+    except KeyboardInterrupt:  # Snakemake stops a rule with SIGINT: do not leave the job running
+        job.cancel(check=False)
+        raise
+
+
+class TrainTask(submitit.helpers.Checkpointable):
+    """The submitted training call; ``checkpoint`` requeues the same call, which resumes from ``last.pt``."""
+
+    def __call__(self, run: dict, shard_dir: str, out_path: str) -> dict:
+        from lotlip.config import run_config_from_dict
+        from lotlip.train import distributed
+        from lotlip.train.loop import train
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        distributed.setup()
+        try:
+            return train(run_config_from_dict(run), shard_dir, out_path)
+        finally:
+            distributed.cleanup()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        log.warning("time-out or preemption: requeueing the training call (it resumes from last.pt)")
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def launch_train(run: RunConfig, shard_dir: str | Path, out_path: str | Path, cfg: LaunchConfig,
+                 poll_s: float = 2.0) -> dict:
+    """Train ``run`` as ``cfg`` says (blocking) and return the training summary."""
+    if cfg.executor == "inline":
+        from lotlip.train.loop import train
+
+        validate(cfg)
+        return train(run, shard_dir, out_path)
+    args = (to_dict(run), str(Path(shard_dir).resolve()), str(Path(out_path).resolve()))
+    return launch(TrainTask(), *args, cfg=cfg, name=f"lotlip-train-{run.name}", poll_s=poll_s)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lotlip.train.launcher``: ``lotlip train`` with launch settings; errors are one line, exit 2."""
+    parser = argparse.ArgumentParser(prog="python -m lotlip.train.launcher", description=main.__doc__)
+    parser.add_argument("--run", required=True, help="resolved run config as JSON")
+    parser.add_argument("--shards", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--launch", default="{}", help="LaunchConfig as JSON (default: inline)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a stopped workflow cancels the job (see launch)
+    try:
+        run = run_config_from_dict(json.loads(args.run))
+        summary = launch_train(run, args.shards, args.out, launch_config(args.launch))
+    except (ConfigError, LaunchError, FileNotFoundError, ValueError) as exc:
+        print(f"lotlip train: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    log.info("trained %s: %s", run.name, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""On a real Slurm cluster (CI: .ci/slurm/start.sh): the workflow with the Slurm profile, training submitted
+through submitit, and jobs that are cancelled, time out or are preempted.
+
+Order matters for the wall clock: a job that Slurm times out (about 70 s) is submitted by the first test and
+checked by the last one, so the cancel and requeue tests (and the start of the pipeline) run while it waits.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lotlip.config import LotlipConfig, run_config, to_dict
+from lotlip.train import launcher
+from lotlip.train.launcher import LaunchConfig, LaunchError, TrainTask
+from tests.conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def _cluster_state() -> str | None:
+    """Why Slurm tests cannot run here, or None when a node is ready."""
+    if shutil.which("sinfo") is None:
+        return "Slurm is not installed (no sinfo on PATH); start a cluster with .ci/slurm/start.sh"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "the Slurm controller does not answer sinfo (start it with .ci/slurm/start.sh)"
+    states = set(out.stdout.split())
+    if out.returncode != 0 or not states & {"idle", "mixed", "allocated", "completing"}:
+        return f"no Slurm node is up (sinfo: {out.stdout.strip() or out.stderr.strip()}); run .ci/slurm/start.sh"
+    return None
+
+
+NOT_READY = _cluster_state()
+pytestmark = pytest.mark.skipif(NOT_READY is not None, reason=NOT_READY or "")
+
+
+def _slurm(tmp_path: Path, **kw) -> LaunchConfig:
+    base = {"executor": "slurm", "cpus_per_task": 1, "mem_gb": 1, "log_folder": str(tmp_path / "submitit")}
+    return LaunchConfig(**{**base, **kw})
+
+
+def _wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout_s} s")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def timed_out_job(tmp_path_factory):
+    """A job that ignores submitit's USR2 and Slurm's TERM, so Slurm ends it at its 1-minute limit."""
+    cfg = _slurm(tmp_path_factory.mktemp("timeout"), timeout_min=1, max_requeues=0)
+    job = launcher.submit(os.system, "trap '' USR2 TERM; sleep 600", cfg=cfg, name="timed-out")
+    yield job, cfg, time.monotonic()
+    job.cancel(check=False)
+
+
+def test_cancelled_job_raises_with_its_id_and_logs(timed_out_job, tmp_path):
+    cfg = _slurm(tmp_path, timeout_min=5)
+    job = launcher.submit(time.sleep, 600, cfg=cfg, name="cancelled")
+    _wait_until(lambda: launcher.slurm_state(job.job_id) == "RUNNING", 60, f"job {job.job_id} starting")
+    subprocess.run(["scancel", job.job_id], check=True)
+    t0 = time.monotonic()
+    with pytest.raises(LaunchError) as err:
+        launcher.wait(job, cfg, "cancelled", poll_s=0.5)
+    assert time.monotonic() - t0 < 30
+    assert str(err.value) == (f"slurm job {job.job_id} (cancelled) ended as CANCELLED without a result; "
+                              f"logs: {job.paths.stdout} and {job.paths.stderr}")
+    assert "CANCELLED" in job.paths.stderr.read_text()
+
+
+def test_preempted_training_is_requeued_and_resumes_from_last_pt(tiny_cfg, tiny_world, tmp_path):
+    _, _, shards = tiny_world
+    run = run_config(tiny_cfg, "lotlip")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=30, checkpoint_every=5))
+    out = tmp_path / "run" / "model.pt"
+    cfg = _slurm(tmp_path, timeout_min=10, gpus_per_node=1)
+    job = launcher.submit(TrainTask(), to_dict(run), str(shards), str(out), cfg=cfg, name="preempted")
+    _wait_until((out.parent / "last.pt").is_file, 120, "a first checkpoint (last.pt)")
+    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)  # what Slurm sends before preempting
+    summary = launcher.wait(job, cfg, "preempted", poll_s=1)
+    assert summary["steps"] == 30 and 5 <= summary["resumed_from"] < 30
+    assert out.is_file() and not (out.parent / "last.pt").exists()
+    logs = job.paths.stdout.read_text() + job.paths.stderr.read_text()
+    assert f"Requeued job {job.job_id}" in logs and "resuming lotlip from step" in logs
+    shown = subprocess.run(["scontrol", "show", "job", job.job_id], capture_output=True, text=True).stdout
+    assert "Restarts=1" in shown and "TresPerNode=gres:gpu:1" in shown, shown  # requeued once, on the fake GPU
+
+
+# Until lotlip/config.py has LotlipConfig.launch and train.smk is the launcher's local rule, the test runs a
+# copy of the workflow with those edits (the ones proposed for the repository); afterwards it runs the repo's.
+PROPOSED_TRAIN_SMK = '''\
+LAUNCH = launch_config(LAUNCH)
+
+
+localrules:
+    train,
+
+
+rule train:
+    input:
+        "results/shards/train",
+    output:
+        "results/checkpoints/{run}/model.pt",
+    params:
+        run=lambda w: run_json(w.run),
+    threads: CFG.train.threads if LAUNCH.executor == "inline" else 1
+    resources:
+        launch=json.dumps(to_dict(LAUNCH), sort_keys=True),
+    conda:
+        "../envs/lotlip.yaml"
+    log:
+        "logs/train/{run}.log",
+    shell:
+        "python -m lotlip.train.launcher --run {params.run:q} --shards {input:q} --out {output:q}"
+        " --launch {resources.launch:q} > {log:q} 2>&1"
+'''
+
+
+def _snakefile(tmp_path: Path) -> Path:
+    if "launch" in {f.name for f in dataclasses.fields(LotlipConfig)}:
+        return REPO / "Snakefile"
+    wf = tmp_path / "wf"
+    shutil.copytree(REPO / "workflow", wf / "workflow")
+    shutil.copytree(REPO / "config", wf / "config")
+    shutil.copy(REPO / "Snakefile", wf / "Snakefile")
+    common = wf / "workflow" / "rules" / "common.smk"
+    text = common.read_text().replace("    CFG = load_config(config,", "    LAUNCH = config.pop('launch', None)\n"
+                                      "    CFG = load_config(config,")
+    common.write_text(text + "\nfrom lotlip.train.launcher import launch_config\n")
+    (wf / "workflow" / "rules" / "train.smk").write_text(PROPOSED_TRAIN_SMK)
+    return wf / "Snakefile"
+
+
+def _snakemake(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "snakemake"), "-s", str(_snakefile(tmp_path)), "-d", str(tmp_path / "work"), "--profile",
+           str(REPO / "slurm"), *args, "--configfile", str(REPO / "config" / "config.yaml"),
+           str(REPO / ".test" / "config" / "config.yaml")]
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_profile_asks_gpus_for_evaluation_and_training(tmp_path):
+    done = _snakemake(tmp_path, "all", "-n", timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    plan = done.stdout + done.stderr
+    evaluations = re.findall(r"rule evaluate:.*?resources: ([^\n]*)", plan, flags=re.S)
+    assert len(evaluations) == 10 and all(r.endswith("gpu=1") for r in evaluations), evaluations
+    launches = [json.loads(text) for text in re.findall(r"--launch '(\{.*?\})'", plan)]
+    assert len(launches) == 2 and all(lc["executor"] == "slurm" and lc["gpus_per_node"] == 1 for lc in launches)
+
+
+def test_pipeline_runs_on_slurm_with_training_through_submitit(tmp_path):
+    """The tiny pipeline end to end. Sized for a 2-CPU node with one fake GPU: evaluations use 1 CPU and no GPU
+    (the profile's GPU requests are checked above), training jobs no GPU so both runs train at once."""
+    work = tmp_path / "work"
+    launch = {"executor": "slurm", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 2, "timeout_min": 10}
+    done = _snakemake(tmp_path, "all", "--config", f"launch={launch}", "--set-threads", "evaluate=1",
+                      "--set-resources", "evaluate:mem_mb=2000", "evaluate:gpu=0",
+                      "--slurm-init-seconds-before-status-checks", "1")
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    with open(work / "results" / "table_long_retrieval.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["run"], r["benchmark"]) for r in rows} == {
+        (run, bench) for bench in ("dci_syn", "iiw_syn", "sv_syn") for run in ("lotlip", "short")}
+    assert (work / "results" / "table_short_tasks.csv").is_file()
+    assert (done.stdout + done.stderr).count("has been submitted with SLURM jobid") == 21  # all but train, all
+    for run in ("lotlip", "short"):
+        train_log = (work / "logs" / "train" / f"{run}.log").read_text()
+        found = re.search(rf"submitted lotlip-train-{run} as slurm job (\d+)", train_log)
+        assert found, train_log[-2000:]
+        assert (work / "results" / "checkpoints" / run / "model.pt").is_file()
+        job = subprocess.run(["scontrol", "show", "job", found.group(1)], capture_output=True, text=True).stdout
+        assert "JobState=COMPLETED" in job and "NumCPUs=1" in job, job
+
+
+def test_timed_out_job_raises_instead_of_hanging(timed_out_job):
+    job, cfg, submitted = timed_out_job
+    t0 = time.monotonic()
+    with pytest.raises(LaunchError) as err:
+        launcher.wait(job, cfg, "timed-out", poll_s=1)
+    assert time.monotonic() - max(t0, submitted + 60) < 60  # noticed soon after the 1-minute limit
+    assert str(err.value) == (f"slurm job {job.job_id} (timed-out) ended as TIMEOUT without a result; "
+                              f"logs: {job.paths.stdout} and {job.paths.stderr}")

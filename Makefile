@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint services clean slurm-up slurm-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,18 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
-test: install lint
+test: install lint services
 	$(BIN)/pytest -q
+
+services:  # as root on Debian: a one-node Slurm cluster for tests/test_slurm_pipeline.py (skipped without it)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then .ci/slurm/start.sh; \
+	else echo "not root on Debian: Slurm tests will be skipped"; fi
+
+slurm-up:  # a one-node Slurm cluster on this machine (root, Debian): enables tests/test_slurm_pipeline.py
+	.ci/slurm/start.sh
+
+slurm-down:
+	.ci/slurm/stop.sh
 
 clean:
 	rm -rf results resources logs .snakemake

@@ -9,15 +9,18 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/world.smk"
+include: "workflow/rules/fetch.smk"
 include: "workflow/rules/relabel.smk"
 include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/release.smk"
 
 
 rule all:
     input:
         expand("results/table_{table}.csv", table=TABLES),
-        "results/table_dataset_stats.csv",
+        expand("results/table_{table}_vs_reference.csv", table=REFERENCE_TABLES),
+        ["results/table_dataset_stats.csv"] if TRAINED else [],
     default_target: True

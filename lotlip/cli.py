@@ -7,15 +7,18 @@ when its own settings change. Errors become one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lotlip.cli_real import add_parsers as add_real_data_parsers
 from lotlip.config import ConfigError, load_config, run_config_from_dict, to_dict
 from lotlip.io import write_json, write_jsonl
 from lotlip.provenance import provenance
+from lotlip.train.launcher import LaunchError
 
 
 def _cfg(text: str):
@@ -69,13 +72,16 @@ def cmd_shards(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from lotlip.train.loop import train
+    from lotlip.train.launcher import launch_config, launch_train
 
     try:
         run = run_config_from_dict(json.loads(args.run))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--run: not valid JSON ({exc.msg})") from None
-    summary = train(run, args.shards, args.out)
+    launch = launch_config(args.launch)
+    if args.executor:
+        launch = dataclasses.replace(launch, executor=args.executor)
+    summary = launch_train(run, args.shards, args.out, launch)
     logging.info("trained %s: %s", run.name, summary)
 
 
@@ -166,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="resolved run config as JSON")
     p.add_argument("--shards", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--launch", default="{}", help="where to run: config `launch` as JSON (default: this process)")
+    p.add_argument("--executor", help="override launch.executor: inline, local, debug or slurm")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on a benchmark")
@@ -204,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate config files (later files override earlier ones)")
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=lambda a: print(json.dumps(load_config(*a.files) and "ok")))
+
+    add_real_data_parsers(sub)  # fetch, fetch-model, import-benchmark, evaluate-model, reference-table
     return parser
 
 
@@ -213,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, LaunchError) as exc:
         print(f"lotlip {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -18,6 +18,8 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lotlip.data.import_real import PATH_SOURCES, SOURCES
+
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown, of the wrong type or out of range."""
@@ -47,18 +49,25 @@ class WorldConfig:
 
 
 BENCHMARK_KINDS = ("long", "short", "zeroshot")
+BENCHMARK_SOURCES = ("synthetic", *SOURCES)
 LONG_STYLES = ("dci", "iiw", "sharegpt4v", "llava")
 
 
 @dataclass
 class BenchmarkConfig:
-    """A synthetic evaluation set made of groups of images that share their salient object.
+    """An evaluation set: generated from the synthetic world, or a real set imported from ``resources/data``.
 
-    ``long``: one long text per image (retrieval within a group needs the details); ``short``: several
-    salient-only captions per image (COCO-like); ``zeroshot``: a group is a class (ImageNet-like).
+    Synthetic sets are groups of images that share their salient object. ``long``: one long text per image
+    (retrieval within a group needs the details); ``short``: several salient-only captions per image (COCO-like);
+    ``zeroshot``: a group is a class (ImageNet-like). A real set (``source``) reads only ``kind`` (which must be
+    the source's), ``path`` (ImageNet val, user-supplied) and ``check_count``.
     """
 
     kind: str = _f("long", "long | short | zeroshot", choices=BENCHMARK_KINDS)
+    source: str = _f("synthetic", "synthetic, or the real set to import: " + " | ".join(SOURCES),
+                     choices=BENCHMARK_SOURCES)
+    path: str | None = _f(None, "source imagenet: the val folder, one sub-folder per synset (user-supplied)")
+    check_count: bool = _f(True, "real set: require the protocol size (FACTS.md Table 1); off for tiny fixtures")
     style: str = _f("dci", "writer of long texts: dci | iiw | sharegpt4v | llava", choices=LONG_STYLES)
     n_groups: int = _f(25, "number of groups (distinct salient objects, 40 at most before repeats)", min=1)
     group_size: int = _f(20, "images per group; a salient-only model gets about 1/group_size", min=1)
@@ -168,6 +177,66 @@ class EvalConfig:
     batch_size: int = _f(256, "encoding batch size", min=1)
 
 
+MODEL_KINDS = ("lotlip", "release", "openclip", "longclip")
+
+
+@dataclass
+class ModelSourceConfig:
+    """A model evaluated as released (release tier), loaded by ``lotlip.model.checkpoint.load_for_eval``."""
+
+    kind: str = _f("release", "lotlip: our checkpoint | release: a LoTLIP model.pt | openclip: open_clip arch + "
+                   "weights (OpenAI CLIP) | longclip: Long-CLIP checkpoint", choices=MODEL_KINDS)
+    arch: str = _f("", "lotlip model config (release), open_clip name or config JSON (openclip, longclip); "
+                   "'' = the kind's default")
+    url: str | None = _f(None, "download the weights from here into resources/models/<name>/ (null: use path)")
+    sha256: str | None = _f(None, "expected sha256 of the download (null: not verified, the actual hash is logged)")
+    path: str | None = _f(None, "local weights file when url is null (e.g. results/checkpoints/<run>/model.pt)")
+    context_length: int | None = _f(None, "text context override (null: the architecture's; Long-CLIP: 248)", min=1)
+
+
+@dataclass
+class ReferenceConfig:
+    """Published numbers shown beside ours (``results/table_<t>_vs_reference.csv``)."""
+
+    source: str = _f("", "where the numbers come from")
+    metrics: list[str] = _f(["i2t_r1", "t2i_r1"], "the metric of each value, in order")
+    values: dict[str, dict[str, list[float]]] = _f({}, "run or model -> benchmark -> numbers in metrics order")
+
+
+@dataclass
+class SelectConfig:
+    """What this tier builds: subsets of the declared entries (a tier file cannot delete inherited ones)."""
+
+    benchmarks: list[str] | None = _f(None, "benchmarks to build and evaluate (null: all declared)")
+    experiments: list[str] | None = _f(None, "declared runs to train and evaluate (null: all; []: none)")
+    models: list[str] | None = _f(None, "models to evaluate as released (null: all declared)")
+
+
+EXECUTORS = ("inline", "local", "debug", "slurm")
+
+
+@dataclass
+class LaunchConfig:
+    """Where a training run executes and with which resources (never changes its results)."""
+
+    executor: str = _f("inline", "inline: this process; local: a subprocess; debug: submitit in this process "
+                                 "(pdb on error); slurm: an sbatch job", choices=EXECUTORS)
+    nodes: int = _f(1, "nodes (slurm)", min=1)
+    gpus_per_node: int = _f(0, "GPUs per node", min=0)
+    tasks_per_node: int | None = _f(None, "processes per node (default: one per GPU, else 1)", min=1)
+    cpus_per_task: int = _f(2, "CPU cores per process (slurm)", min=1)
+    mem_gb: float = _f(8.0, "memory per node in GB (slurm)", min=0.0)
+    timeout_min: int = _f(60, "time limit of one job slot in minutes; the run is requeued at its end", min=1)
+    max_requeues: int = _f(3, "requeues after time-outs (preemptions do not count)", min=0)
+    signal_delay_s: int = _f(90, "seconds before the time limit at which the job checkpoints and requeues",
+                             min=1)
+    partition: str | None = _f(None, "Slurm partition (default: the cluster's default)")
+    account: str | None = _f(None, "Slurm account (default: the user's default)")
+    qos: str | None = _f(None, "Slurm quality of service")
+    sbatch: dict[str, str] = _f({}, "extra sbatch flags, name -> value, e.g. {constraint: a100}")
+    log_folder: str = _f("logs/submitit", "submitit's pickles and job logs; must be shared with the nodes")
+
+
 @dataclass
 class LotlipConfig:
     """The whole workflow configuration."""
@@ -187,6 +256,11 @@ class LotlipConfig:
         metadata={"help": "declared training runs, name -> overrides"},
     )
     eval: EvalConfig = field(default_factory=EvalConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+    models: dict[str, ModelSourceConfig] = field(
+        default_factory=dict, metadata={"help": "models evaluated as released, name -> source (release tier)"})
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
 
 
 def _check_ranges(obj: Any, path: str) -> None:
@@ -239,9 +313,67 @@ def _check_relations(cfg: LotlipConfig) -> None:
                           f"JSON file")
     if not cfg.experiments:
         raise ConfigError("experiments: at least one run must be declared")
-    for name in list(cfg.experiments) + list(cfg.benchmarks):
+    for name in list(cfg.experiments) + list(cfg.benchmarks) + list(cfg.models):
         if not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"experiments/benchmarks: name {name!r} may use only letters, digits, '_' and '-'")
+            raise ConfigError(f"experiments/benchmarks/models: name {name!r} may use only letters, digits, '_' "
+                              f"and '-'")
+    for name, bench in cfg.benchmarks.items():
+        _check_benchmark(name, bench)
+    for name, model in cfg.models.items():
+        _check_model(name, model, cfg)
+    _check_select(cfg)
+    _check_reference(cfg)
+
+
+def _check_benchmark(name: str, bench: BenchmarkConfig) -> None:
+    key = f"benchmarks.{name}"
+    if bench.source == "synthetic":
+        if bench.path is not None:
+            raise ConfigError(f"{key}.path: only real sets take a path (source is synthetic)")
+        return
+    if bench.kind != SOURCES[bench.source].kind:
+        raise ConfigError(f"{key}.kind: {bench.kind!r} does not match source {bench.source!r} "
+                          f"({SOURCES[bench.source].kind})")
+    if (bench.source in PATH_SOURCES) != bool(bench.path):
+        raise ConfigError(f"{key}.path: " + ("required by" if bench.source in PATH_SOURCES else "not used by")
+                          + f" source {bench.source!r}")
+
+
+def _check_model(name: str, model: ModelSourceConfig, cfg: LotlipConfig) -> None:
+    key = f"models.{name}"
+    if name in cfg.experiments:
+        raise ConfigError(f"{key}: the name is also a declared experiment (results/eval/{name}/ would clash)")
+    if bool(model.url) == bool(model.path):
+        raise ConfigError(f"{key}: set exactly one of url (downloaded) or path (a local weights file)")
+    if model.kind == "lotlip" and model.arch:
+        raise ConfigError(f"{key}.arch: not used by kind lotlip (the checkpoint names its model)")
+
+
+def _check_select(cfg: LotlipConfig) -> None:
+    for what, declared in (("benchmarks", cfg.benchmarks), ("experiments", cfg.experiments),
+                           ("models", cfg.models)):
+        chosen = getattr(cfg.select, what)
+        unknown = [n for n in chosen or [] if n not in declared]
+        if unknown:
+            raise ConfigError(f"select.{what}: {unknown[0]!r} is not declared under {what} "
+                              f"(declared: {', '.join(declared) or 'none'})")
+    runs = list(cfg.experiments) if cfg.select.experiments is None else cfg.select.experiments
+    models = list(cfg.models) if cfg.select.models is None else cfg.select.models
+    if not runs and not models:
+        raise ConfigError("select: nothing to evaluate (no experiment and no model selected)")
+
+
+def _check_reference(cfg: LotlipConfig) -> None:
+    ref = cfg.reference
+    for run, benches in ref.values.items():
+        if run not in cfg.experiments and run not in cfg.models:
+            raise ConfigError(f"reference.values.{run}: not a declared experiment or model")
+        for bench, numbers in benches.items():
+            if bench not in cfg.benchmarks:
+                raise ConfigError(f"reference.values.{run}.{bench}: not a declared benchmark")
+            if len(numbers) != len(ref.metrics):
+                raise ConfigError(f"reference.values.{run}.{bench}: {len(numbers)} numbers for "
+                                  f"{len(ref.metrics)} metrics ({', '.join(ref.metrics)})")
 
 
 def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config") -> LotlipConfig:

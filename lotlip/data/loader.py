@@ -21,7 +21,8 @@ from lotlip.model.tokenizer import CornerTokenizer, trim_padding
 def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, skips: SkipCounter) -> Iterator[dict]:
     order = list(urls)
     random.Random(f"shards:{seed}:{epoch}").shuffle(order)
-    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False, handler=skips.shard_error)
+    # nodesplitter=None: each rank already reads only its own shards (lotlip.train.distributed.rank_shards)
+    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False, nodesplitter=None, handler=skips.shard_error)
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, initial=shuffle_buffer, rng=random.Random(f"buffer:{seed}:{epoch}"))
     return iter(ds)

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,36 +29,22 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
-from lotlip.config import ConfigError, RunConfig, _check_ranges, _describe, _f, run_config_from_dict, to_dict
+from lotlip.config import (
+    EXECUTORS,
+    ConfigError,
+    LaunchConfig,
+    RunConfig,
+    _check_ranges,
+    _describe,
+    run_config_from_dict,
+    to_dict,
+)
 
 log = logging.getLogger(__name__)
 
-EXECUTORS = ("inline", "local", "debug", "slurm")
 # Slurm states after which a job without a result will never write one (a requeued job goes back to PENDING).
 FINAL_STATES = frozenset({"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
                           "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "TIMEOUT"})
-
-
-@dataclass
-class LaunchConfig:
-    """Where a training run executes and with which resources (never changes its results)."""
-
-    executor: str = _f("inline", "inline: this process; local: a subprocess; debug: submitit in this process "
-                                 "(pdb on error); slurm: an sbatch job", choices=EXECUTORS)
-    nodes: int = _f(1, "nodes (slurm)", min=1)
-    gpus_per_node: int = _f(0, "GPUs per node", min=0)
-    tasks_per_node: int | None = _f(None, "processes per node (default: one per GPU, else 1)", min=1)
-    cpus_per_task: int = _f(2, "CPU cores per process (slurm)", min=1)
-    mem_gb: float = _f(8.0, "memory per node in GB (slurm)", min=0.0)
-    timeout_min: int = _f(60, "time limit of one job slot in minutes; the run is requeued at its end", min=1)
-    max_requeues: int = _f(3, "requeues after time-outs (preemptions do not count)", min=0)
-    signal_delay_s: int = _f(90, "seconds before the time limit at which the job checkpoints and requeues",
-                             min=1)
-    partition: str | None = _f(None, "Slurm partition (default: the cluster's default)")
-    account: str | None = _f(None, "Slurm account (default: the user's default)")
-    qos: str | None = _f(None, "Slurm quality of service")
-    sbatch: dict[str, str] = _f({}, "extra sbatch flags, name -> value, e.g. {constraint: a100}")
-    log_folder: str = _f("logs/submitit", "submitit's pickles and job logs; must be shared with the nodes")
 
 
 class LaunchError(RuntimeError):

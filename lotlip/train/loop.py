@@ -31,6 +31,7 @@ from lotlip.model.hf_tokenizer import BertCornerTokenizer
 from lotlip.model.text_tower import LONGCLIP_CONTEXT
 from lotlip.model.tokenizer import CornerTokenizer
 from lotlip.provenance import provenance
+from lotlip.train import distributed
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def prepare_image_tower(model: LoTLIP, exp: ExperimentConfig, fresh: bool) -> No
         model.lock_image_tower(unlocked_groups=0, freeze_bn_stats=True)
 
 
-def loss_for(exp: ExperimentConfig) -> torch.nn.Module:
-    """The training objective of a method."""
-    return LongClipLoss() if exp.method == "longclip" else MultiTextClipLoss()
+def loss_for(exp: ExperimentConfig, **clip_loss_kwargs) -> torch.nn.Module:
+    """The training objective of a method (``clip_loss_kwargs``: open_clip's gather settings)."""
+    return LongClipLoss(**clip_loss_kwargs) if exp.method == "longclip" else MultiTextClipLoss(**clip_loss_kwargs)
 
 
 def text_features(model: LoTLIP, tokens: torch.Tensor) -> torch.Tensor:
@@ -113,7 +114,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
     tc, exp = run.train, run.experiment
     torch.set_num_threads(tc.threads)
     _seed_everything(tc.seed)
-    device = torch.device(tc.device)
+    dist_info = distributed.current()  # several processes when the job runs several tasks (see launcher)
+    device = distributed.device_for(tc.device, dist_info)
     model, tokenizer = build_model(tc.model, exp)
     state_path = work / "last.pt"
     prepare_image_tower(model, exp, fresh=not state_path.is_file())
@@ -121,7 +123,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
     transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
     optimizer = _optimizer(model, run)
     scheduler = cosine_lr(optimizer, tc.lr, tc.warmup_steps, tc.steps)
-    loss_fn = loss_for(exp)
+    loss_fn = loss_for(exp, **distributed.gather_kwargs(dist_info))
 
     start = 0
     if state_path.is_file():
@@ -133,15 +135,16 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
         log.info("resuming %s from step %d", run.name, start)
 
     skips = SkipCounter(strict=run.sampling.strict)
-    batches = train_batches(shard_urls(shard_dir), run.sampling, tokenizer, transform, tc.batch_size,
-                            tc.seed, start_step=start, skips=skips)
+    batches = train_batches(distributed.rank_shards(shard_urls(shard_dir), dist_info), run.sampling, tokenizer,
+                            transform, distributed.local_batch_size(tc.batch_size, dist_info), tc.seed,
+                            start_step=start, skips=skips)
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
     model.train()
     if exp.lock_image:
         model.visual.eval()  # LiT: the locked tower runs in inference mode
     t0, loss_value = time.perf_counter(), float("nan")
-    with open(log_path, "w" if new_log else "a", newline="") as fh:
+    with open(log_path if dist_info.is_main else os.devnull, "w" if new_log else "a", newline="") as fh:
         writer = csv.writer(fh)
         if new_log:
             writer.writerow(["step", "loss", "short_loss", "long_loss", "lr", "logit_scale", "samples_per_s"])
@@ -155,6 +158,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
             losses = loss_fn(image_feats, text_feats, model.logit_scale.exp())
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
+            distributed.average_gradients(model)
             optimizer.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
@@ -167,7 +171,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
                              f"{tc.batch_size / (time.perf_counter() - t_step):.1f}"])
             if (step + 1) % 10 == 0:
                 fh.flush()
-            if (step + 1) % tc.checkpoint_every == 0 and step + 1 < tc.steps:
+            if (step + 1) % tc.checkpoint_every == 0 and step + 1 < tc.steps and dist_info.is_main:
                 fh.flush()
                 _save_state(state_path, model, optimizer, step + 1)
     elapsed = time.perf_counter() - t0
@@ -177,6 +181,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
                "skipped_samples": dict(skips.counts)}
     if skips.counts:
         log.warning("run %s skipped bad samples: %s", run.name, dict(skips.counts))
+    if not dist_info.is_main:
+        return summary
     meta = {**provenance(to_dict(run), tc.seed), "summary": summary}
     save_model(out_path, model, tc.model, exp.corner_mask, meta)
     if state_path.is_file():

@@ -1,8 +1,26 @@
-# Validated config and the small helpers rules use. Validation lives in lotlip.config (one schema).
+# Validated config and the small helpers rules use. Validation lives in lotlip.config (one schema); what a tier
+# builds (selected benchmarks, trained runs, released models, their inputs) lives in lotlip.plan (tested).
 import json
 import sys
 
 from lotlip.config import ConfigError, load_config, run_config, to_dict
+from lotlip.plan import (
+    alternation,
+    benchmarks,
+    downloaded_models,
+    eval_args,
+    eval_models,
+    fetch_markers,
+    fetched_datasets,
+    import_args,
+    model_spec_json,
+    model_weights,
+    real_benchmarks,
+    reference_json,
+    reference_tables,
+    synthetic_benchmarks,
+    trained_runs,
+)
 from lotlip.report.registry import TABLES as TABLE_SPECS
 
 try:
@@ -10,16 +28,19 @@ try:
 except ConfigError as exc:
     sys.exit(f"lotlip: config error: {exc}")
 
-RUNS = sorted(CFG.experiments)
-BENCHMARKS = sorted(CFG.benchmarks)
+TRAINED = trained_runs(CFG)  # declared experiments this tier trains
+MODELS = eval_models(CFG)  # models evaluated as released
+RUNS = TRAINED + MODELS  # the run column of every table
+BENCHMARKS = benchmarks(CFG)
 
 
 TABLES = [t for t, spec in TABLE_SPECS.items() if any(CFG.benchmarks[b].kind in spec.kinds for b in BENCHMARKS)]
+REFERENCE_TABLES = [t for t in reference_tables(CFG, TABLE_SPECS) if t in TABLES]
 
 
 wildcard_constraints:
-    run="|".join(RUNS),
-    bench="|".join(BENCHMARKS),
+    run=alternation(TRAINED),
+    bench=alternation(BENCHMARKS),
     table="|".join(TABLE_SPECS),
 
 

@@ -88,6 +88,19 @@ def dvc_yaml(cfg: LotlipConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _failed_targets(lines: list[str]) -> list[str]:
+    """The paths ``dvc checkout`` lists under "Checkout failed for following targets:"."""
+    starts = [i for i, line in enumerate(lines) if "Checkout failed for following targets:" in line]
+    if not starts:
+        return []
+    missing = []
+    for line in lines[starts[0] + 1:]:
+        if not line.strip() or line.startswith(("Is your cache", "<http")):
+            break
+        missing.append(line.strip())
+    return missing
+
+
 def pull(workdir: str | Path = ".", remote: str | None = None) -> dict:
     """Fetch what the remote has, check out every artifact it can, name those it cannot, restore timestamps.
 
@@ -96,14 +109,7 @@ def pull(workdir: str | Path = ".", remote: str | None = None) -> dict:
     remote_args = ["--remote", remote] if remote else []
     fetched = subprocess.run(["dvc", "fetch", *remote_args], cwd=workdir, capture_output=True, text=True)
     checked = subprocess.run(["dvc", "checkout"], cwd=workdir, capture_output=True, text=True)
-    output = (checked.stdout + checked.stderr).splitlines()
-    missing: list[str] = []
-    if "Checkout failed for following targets:" in "\n".join(output):
-        start = next(i for i, line in enumerate(output) if "Checkout failed for following targets:" in line)
-        for line in output[start + 1:]:
-            if not line.strip() or line.startswith(("Is your cache", "<http")):
-                break
-            missing.append(line.strip())
+    missing = _failed_targets((checked.stdout + checked.stderr).splitlines())
     if fetched.returncode != 0 and not missing:
         raise RuntimeError(f"dvc fetch failed: {(fetched.stderr or fetched.stdout).strip()[-500:]}")
     restored = restore_mtimes(workdir) if (Path(workdir) / METADATA).is_dir() else 0

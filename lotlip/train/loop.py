@@ -1,4 +1,4 @@
-"""The LoTLIP training loop (CPU or GPU, one process), resumable from its last checkpoint.
+"""The LoTLIP training loop (CPU or GPU, one process or DDP ranks), resumable from its last checkpoint.
 
 One loop for every method (paper Tables 2, 3, 7): ``short``/``long``/``lotlip`` use the multi-text loss,
 ``longclip`` the Long-CLIP loss on a 248-position text tower; ``lock_image`` makes any of them LiT-style.

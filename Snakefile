@@ -1,10 +1,14 @@
-# lotlip: LoTLIP reproduction pipeline. `snakemake --cores 2 all` builds every table of the configured tier.
+# lotlip: LoTLIP reproduction pipeline. `snakemake --cores 2 all` builds every table, figure and the claims
+# check of the configured tier; `snakemake --report results/report.html` bundles them.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -16,6 +20,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/release.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:
@@ -23,4 +28,7 @@ rule all:
         expand("results/table_{table}.csv", table=TABLES),
         expand("results/table_{table}_vs_reference.csv", table=REFERENCE_TABLES),
         ["results/table_dataset_stats.csv"] if TRAINED else [],
+        expand("results/table_{name}.csv", name=PAPER_TABLES),
+        expand("results/figures/{fig}.png", fig=PAPER_FIGURES),
+        ["results/claims.csv"] if CLAIMS else [],
     default_target: True

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lotlip.cli_paper import add_parsers as add_paper_parsers
 from lotlip.cli_real import add_parsers as add_real_data_parsers
 from lotlip.config import ConfigError, load_config, run_config_from_dict, to_dict
 from lotlip.io import write_json, write_jsonl
@@ -81,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     launch = launch_config(args.launch)
     if args.executor:
         launch = dataclasses.replace(launch, executor=args.executor)
-    summary = launch_train(run, args.shards, args.out, launch)
+    summary = launch_train(run, args.shards, args.out, launch, text_init=args.text_init)
     logging.info("trained %s: %s", run.name, summary)
 
 
@@ -91,17 +92,21 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from lotlip.eval.runner import evaluate_benchmark
     from lotlip.model.checkpoint import load_model
 
+    if not len(args.name) == len(args.benchmark) == len(args.out):
+        raise ConfigError(f"evaluate: {len(args.name)} --name, {len(args.benchmark)} --benchmark and "
+                          f"{len(args.out)} --out values; one of each per benchmark expected")
     cfg = _cfg(args.cfg)
     torch.set_num_threads(cfg.train.threads)
     model, tokenizer, meta = load_model(args.checkpoint, device=cfg.train.device)
-    metrics = evaluate_benchmark(model, tokenizer, args.benchmark, cfg.eval.batch_size)
     run_cfg = meta.get("config") or {}
     seed = meta.get("seed")
-    result = {"run": args.run, "benchmark": args.name, **metrics,
-              **provenance({"run": run_cfg, "eval": json.loads(args.cfg).get("eval", {})}, seed),
-              "checkpoint_commit": meta.get("commit")}
-    write_json(args.out, result)
-    logging.info("%s on %s: %s", args.run, args.name, metrics)
+    for name, bench_dir, out in zip(args.name, args.benchmark, args.out, strict=True):
+        metrics = evaluate_benchmark(model, tokenizer, bench_dir, cfg.eval.batch_size)
+        result = {"run": args.run, "benchmark": name, **metrics,
+                  **provenance({"run": run_cfg, "eval": json.loads(args.cfg).get("eval", {})}, seed),
+                  "checkpoint_commit": meta.get("commit")}
+        write_json(out, result)
+        logging.info("%s on %s: %s", args.run, name, metrics)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -174,15 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--launch", default="{}", help="where to run: config `launch` as JSON (default: this process)")
     p.add_argument("--executor", help="override launch.executor: inline, local, debug or slurm")
+    p.add_argument("--text-init", type=Path, help="checkpoint whose text tower starts this run (experiment text_init)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a checkpoint on a benchmark")
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on one or more benchmarks (one JSON each)")
     p.add_argument("--cfg", required=True)
     p.add_argument("--run", required=True)
-    p.add_argument("--name", required=True, help="benchmark name")
+    p.add_argument("--name", required=True, nargs="+", help="benchmark names")
     p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--benchmark", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--benchmark", required=True, nargs="+", type=Path, help="benchmark folders, same order")
+    p.add_argument("--out", required=True, nargs="+", type=Path, help="result JSONs, same order")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("report", help="build one results table from evaluation JSONs")
@@ -214,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=lambda a: print(json.dumps(load_config(*a.files) and "ok")))
 
     add_real_data_parsers(sub)  # fetch, fetch-model, import-benchmark, evaluate-model, reference-table
+    add_paper_parsers(sub)  # paper-table, figure, claims
     return parser
 
 

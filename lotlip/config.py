@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -166,8 +167,17 @@ class ExperimentConfig:
     lock_image: bool = _f(False, "LiT: freeze the image tower (no gradients, no optimizer state)")
     image_init: str | None = _f(None, "checkpoint whose visual.* weights initialise the image tower (null: random)")
     n_subcaptions: int | None = _f(None, "override sampling.n_subcaptions", min=0, max=32)
+    merged_num: int | None = _f(None, "override sampling.merged_num (sub-captions per long text, Fig. 2)",
+                                min=1, max=16)
+    policy: str | None = _f(None, "override sampling.policy", choices=("across", "within"))
+    captioners: list[str] | None = _f(None, "captioners whose long captions are drawn (Table 9; null: all)")
+    context_length: int | None = _f(None, "text token limit (Fig. 4; null: the model config's)", min=8, max=512)
+    train_samples: int | None = _f(None, "train on the first N training images only (Table 5 data scale)", min=1)
+    short_share: float | None = _f(None, "the raw caption's share of the loss (null: equal weight per text "
+                                   "feature, i.e. 1/(1+N(1+K)))", min=0.0, max=1.0)
+    text_init: str | None = _f(None, "declared run whose trained text tower initialises this one (null: random)")
     steps: int | None = _f(None, "override train.steps", min=1)
-    seed: int | None = _f(None, "override train.seed", min=0)
+    seeds: list[int] | None = _f(None, "override the root `seeds`: this experiment is trained once per seed")
 
 
 @dataclass
@@ -175,6 +185,56 @@ class EvalConfig:
     """Evaluation."""
 
     batch_size: int = _f(256, "encoding batch size", min=1)
+
+
+DEFAULT_TABLE_METRICS = {"long": ["i2t_r1", "t2i_r1"], "short": ["i2t_r1", "t2i_r1"], "zeroshot": ["top1"]}
+RESERVED_TABLES = ("long_retrieval", "short_tasks", "dataset_stats")  # built by lotlip.report.registry / stats
+SWEEP_AXES = ("merged_num", "n_subcaptions", "context_length", "corner_tokens", "train_samples", "steps")
+
+
+@dataclass
+class PaperTableConfig:
+    """One paper-shaped table: rows are declared runs (mean over seeds), columns benchmark x metric."""
+
+    caption: str = _f("", "what the table shows (report caption)")
+    rows: dict[str, str] = _f({}, "declared run -> row label, in order")
+    benchmarks: list[str] | None = _f(None, "column benchmarks, in order (null: every selected one)")
+    metrics: dict[str, list[str]] = _f(dict(DEFAULT_TABLE_METRICS), "benchmark kind -> metric columns")
+
+
+@dataclass
+class PaperFigureConfig:
+    """One figure: a sweep of runs over one setting, or text-to-image similarity maps of runs."""
+
+    kind: str = _f("sweep", "sweep: metrics vs a run setting; maps: occlusion similarity maps",
+                   choices=("sweep", "maps"))
+    caption: str = _f("", "what the figure shows (report caption)")
+    runs: list[str] = _f([], "declared runs shown")
+    x: str = _f("merged_num", "sweep: the run setting on the x axis", choices=SWEEP_AXES)
+    flops: bool = _f(False, "sweep over context_length: add the measured text-encoder GFLOPs per text")
+    benchmark: str | None = _f(None, "maps: the long benchmark whose scenes are shown")
+    n_scenes: int = _f(3, "maps: scenes shown (the focus score averages over up to 100)", min=1, max=12)
+
+
+@dataclass
+class ClaimConfig:
+    """A paper claim checked as an effect: treatment run minus control run on one benchmark kind."""
+
+    text: str = _f("", "the claim, as the paper makes it")
+    source: str = _f("", "where the paper makes it (table or figure)")
+    treatment: str = _f("", "declared run expected to differ")
+    control: str = _f("", "declared run compared against")
+    kind: str = _f("long", "benchmark kind whose mean metric is compared", choices=("long", "short", "zeroshot"))
+    direction: str = _f("increase", "the claimed sign of treatment - control", choices=("increase", "decrease"))
+
+
+@dataclass
+class PaperConfig:
+    """What the report builds: paper tables, figures and the claims check."""
+
+    tables: dict[str, PaperTableConfig] = _f({}, "table name -> definition (results/table_<name>.csv)")
+    figures: dict[str, PaperFigureConfig] = _f({}, "figure name -> definition (results/figures/<name>.png/.pdf)")
+    claims: dict[str, ClaimConfig] = _f({}, "claim id -> definition (results/claims.csv/.md)")
 
 
 MODEL_KINDS = ("lotlip", "release", "openclip", "longclip")
@@ -261,6 +321,8 @@ class LotlipConfig:
         default_factory=dict, metadata={"help": "models evaluated as released, name -> source (release tier)"})
     reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    seeds: list[int] | None = _f(None, "train every experiment once per seed (null: [train.seed])")
+    paper: PaperConfig = field(default_factory=PaperConfig)
 
 
 def _check_ranges(obj: Any, path: str) -> None:
@@ -323,6 +385,8 @@ def _check_relations(cfg: LotlipConfig) -> None:
         _check_model(name, model, cfg)
     _check_select(cfg)
     _check_reference(cfg)
+    _check_experiments(cfg)
+    _check_paper(cfg)
 
 
 def _check_benchmark(name: str, bench: BenchmarkConfig) -> None:
@@ -363,6 +427,72 @@ def _check_select(cfg: LotlipConfig) -> None:
         raise ConfigError("select: nothing to evaluate (no experiment and no model selected)")
 
 
+def _check_experiments(cfg: LotlipConfig) -> None:
+    lists = [(cfg.seeds, "seeds")] + [(e.seeds, f"experiments.{n}.seeds") for n, e in cfg.experiments.items()]
+    for seeds, key in lists:
+        if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
+            raise ConfigError(f"{key}: {seeds} must be a non-empty list of distinct seeds >= 0")
+    for name, exp in cfg.experiments.items():
+        key = f"experiments.{name}"
+        unknown = [c for c in exp.captioners or [] if c not in cfg.relabel.captioners]
+        if unknown:
+            raise ConfigError(f"{key}.captioners: {unknown[0]!r} is not in relabel.captioners "
+                              f"({', '.join(cfg.relabel.captioners)})")
+        if exp.captioners is not None and not exp.captioners:
+            raise ConfigError(f"{key}.captioners: empty list (use null for all captioners)")
+        seen, cur = [name], exp.text_init
+        while cur is not None:
+            if cur not in cfg.experiments:
+                raise ConfigError(f"{key}.text_init: {cur!r} is not a declared experiment")
+            if cur in seen:
+                raise ConfigError(f"{key}.text_init: cycle {' -> '.join(seen + [cur])}")
+            seen.append(cur)
+            cur = cfg.experiments[cur].text_init
+
+
+def _check_paper(cfg: LotlipConfig) -> None:
+    runs = set(cfg.experiments) | set(cfg.models)
+
+    def need_run(run: str, key: str) -> None:
+        if run not in runs:
+            raise ConfigError(f"{key}: {run!r} is not a declared experiment or model")
+
+    for name, table in cfg.paper.tables.items():
+        key = f"paper.tables.{name}"
+        if name in RESERVED_TABLES or name.endswith("_vs_reference") or not name.replace("_", "").isalnum():
+            raise ConfigError(f"{key}: name is reserved or not letters, digits and '_' "
+                              f"(reserved: {', '.join(RESERVED_TABLES)}, *_vs_reference)")
+        if not table.rows:
+            raise ConfigError(f"{key}.rows: at least one run is required")
+        for run in table.rows:
+            need_run(run, f"{key}.rows")
+        for bench in table.benchmarks or []:
+            if bench not in cfg.benchmarks:
+                raise ConfigError(f"{key}.benchmarks: {bench!r} is not a declared benchmark")
+        bad = [k for k in table.metrics if k not in BENCHMARK_KINDS]
+        if bad:
+            raise ConfigError(f"{key}.metrics: {bad[0]!r} is not a benchmark kind ({', '.join(BENCHMARK_KINDS)})")
+    for name, fig in cfg.paper.figures.items():
+        key = f"paper.figures.{name}"
+        if not fig.runs:
+            raise ConfigError(f"{key}.runs: at least one run is required")
+        for run in fig.runs:
+            if run not in cfg.experiments:
+                raise ConfigError(f"{key}.runs: {run!r} is not a declared experiment")
+        if fig.kind == "maps" and (fig.benchmark not in cfg.benchmarks or cfg.benchmarks[fig.benchmark].kind != "long"
+                                   or cfg.benchmarks[fig.benchmark].source != "synthetic"):
+            raise ConfigError(f"{key}.benchmark: {fig.benchmark!r} is not a declared synthetic long benchmark "
+                              "(maps need its scene graphs)")
+        if fig.flops and fig.x != "context_length":
+            raise ConfigError(f"{key}.flops: only a context_length sweep has text-encoder FLOPs on its x axis")
+    for name, claim in cfg.paper.claims.items():
+        key = f"paper.claims.{name}"
+        for role in ("treatment", "control"):
+            need_run(getattr(claim, role), f"{key}.{role}")
+        if claim.treatment == claim.control:
+            raise ConfigError(f"{key}: treatment and control are the same run {claim.treatment!r}")
+
+
 def _check_reference(cfg: LotlipConfig) -> None:
     ref = cfg.reference
     for run, benches in ref.values.items():
@@ -396,6 +526,10 @@ def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config"
             merged = OmegaConf.merge(merged, data)
         except OmegaConfBaseException as exc:
             raise ConfigError(f"{where}: {_describe(exc)}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
     try:
         cfg: LotlipConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
@@ -430,8 +564,14 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def run_config(cfg: LotlipConfig, name: str) -> RunConfig:
-    """Resolve experiment ``name``: apply its overrides to sampling and train settings.
+def experiment_seeds(cfg: LotlipConfig, name: str) -> list[int]:
+    """The seeds experiment ``name`` is trained with: its own ``seeds``, the root ``seeds`` or ``[train.seed]``."""
+    exp = cfg.experiments[name]
+    return list(exp.seeds or cfg.seeds or [cfg.train.seed])
+
+
+def run_config(cfg: LotlipConfig, name: str, seed: int | None = None) -> RunConfig:
+    """Resolve experiment ``name`` trained with ``seed`` (default: its first seed): apply its overrides.
 
     Corner tokens only for ``lotlip``; register tokens as declared (default 0); ``short`` draws no long texts;
     ``longclip`` needs long texts and takes no registers. Contradictions raise a ``ConfigError`` naming the field.
@@ -445,10 +585,12 @@ def run_config(cfg: LotlipConfig, name: str) -> RunConfig:
         sampling.n_subcaptions = 0
     elif exp.n_subcaptions is not None:
         sampling.n_subcaptions = exp.n_subcaptions
+    for knob in ("merged_num", "policy"):
+        if getattr(exp, knob) is not None:
+            setattr(sampling, knob, getattr(exp, knob))
     if exp.steps is not None:
         train.steps = exp.steps
-    if exp.seed is not None:
-        train.seed = exp.seed
+    train.seed = experiment_seeds(cfg, name)[0] if seed is None else seed
     experiment = dataclasses.replace(exp)
     if exp.method != "lotlip":
         experiment.corner_tokens = 0

@@ -46,6 +46,43 @@ def trained_runs(cfg: Any) -> list[str]:
     return _chosen(cfg.experiments, _select(cfg, "experiments"))
 
 
+CHECKPOINT = "results/checkpoints/{run}/seed{seed}/model.pt"
+TRAINED_EVAL = "results/eval/{run}/seed{seed}/{bench}.json"
+MODEL_EVAL = "results/eval/{model}/{bench}.json"
+
+
+def run_seeds(cfg: Any, run: str) -> list[int]:
+    """Seeds a declared experiment is trained with (its own, the root ``seeds``, or ``[train.seed]``)."""
+    own = getattr(cfg.experiments[run], "seeds", None)
+    return list(own or getattr(cfg, "seeds", None) or [cfg.train.seed])
+
+
+def trained_pairs(cfg: Any) -> list[tuple[str, int]]:
+    """(run, seed) of every training job this tier runs."""
+    return [(r, s) for r in trained_runs(cfg) for s in run_seeds(cfg, r)]
+
+
+def text_init_checkpoint(cfg: Any, run: str, seed: int) -> list[str]:
+    """The checkpoint whose text tower starts ``run`` (same seed when the source has it), or []."""
+    source = getattr(cfg.experiments[run], "text_init", None)
+    if source is None:
+        return []
+    seeds = run_seeds(cfg, source)
+    return [CHECKPOINT.format(run=source, seed=seed if seed in seeds else seeds[0])]
+
+
+def eval_files(cfg: Any, runs: Iterable[str], benches: Iterable[str]) -> list[str]:
+    """Evaluation JSONs of ``runs`` (trained: one per seed; released models: one) on ``benches``."""
+    benches = list(benches)
+    out = []
+    for run in runs:
+        if run in cfg.experiments and run not in getattr(cfg, "models", {}):
+            out += [TRAINED_EVAL.format(run=run, seed=s, bench=b) for s in run_seeds(cfg, run) for b in benches]
+        else:
+            out += [MODEL_EVAL.format(model=run, bench=b) for b in benches]
+    return out
+
+
 def eval_models(cfg: Any) -> list[str]:
     """Models evaluated as released (no training)."""
     return _chosen(getattr(cfg, "models", {}), _select(cfg, "models"))
@@ -132,3 +169,81 @@ def reference_tables(cfg: Any, tables: dict[str, Any]) -> list[str]:
         if any(r in runs and b in benches for r, bs in ref.values.items() for b in bs):
             out.append(name)
     return out
+
+
+# --- paper tables, figures and claims -------------------------------------------------------------------
+
+
+def built_runs(cfg: Any) -> list[str]:
+    """Runs with evaluation results in this tier: trained experiments and released models."""
+    return trained_runs(cfg) + eval_models(cfg)
+
+
+def paper_table_kinds(cfg: Any, name: str) -> dict[str, str]:
+    """Column benchmarks of a paper table (in order) -> kind: selected, declared and with metric columns."""
+    spec = cfg.paper.tables[name]
+    selected = set(benchmarks(cfg))
+    order = spec.benchmarks if spec.benchmarks is not None else benchmarks(cfg)
+    return {b: cfg.benchmarks[b].kind for b in order
+            if b in selected and spec.metrics.get(cfg.benchmarks[b].kind)}
+
+
+def paper_table_rows(cfg: Any, name: str) -> dict[str, str]:
+    """Rows (run -> label) of a paper table that this tier builds."""
+    built = set(built_runs(cfg))
+    return {r: label for r, label in cfg.paper.tables[name].rows.items() if r in built}
+
+
+def paper_tables(cfg: Any) -> list[str]:
+    """Paper tables with at least one built row and one column."""
+    return [n for n in cfg.paper.tables if paper_table_rows(cfg, n) and paper_table_kinds(cfg, n)]
+
+
+def figure_runs(cfg: Any, name: str) -> list[str]:
+    """Runs of a figure that this tier trains."""
+    trained = set(trained_runs(cfg))
+    return [r for r in cfg.paper.figures[name].runs if r in trained]
+
+
+def paper_figures(cfg: Any) -> list[str]:
+    """Figures this tier can draw: a sweep needs two trained runs, maps one (and a selected benchmark)."""
+    out = []
+    for name, fig in cfg.paper.figures.items():
+        runs = figure_runs(cfg, name)
+        if fig.kind == "sweep" and len(runs) >= 2:
+            out.append(name)
+        elif fig.kind == "maps" and runs and fig.benchmark in benchmarks(cfg):
+            out.append(name)
+    return out
+
+
+def checked_claims(cfg: Any) -> list[str]:
+    """Claims whose two runs are both built in this tier."""
+    built = set(built_runs(cfg))
+    return [c for c, claim in cfg.paper.claims.items() if claim.treatment in built and claim.control in built]
+
+
+def claim_benchmarks(cfg: Any, claim: str) -> list[str]:
+    """Selected benchmarks of a claim's kind."""
+    kind = cfg.paper.claims[claim].kind
+    return [b for b in benchmarks(cfg) if cfg.benchmarks[b].kind == kind]
+
+
+def sweep_points(cfg: Any, name: str) -> dict[str, dict]:
+    """Per run of a sweep figure: its x value and what the FLOPs count needs (model, corners, context)."""
+    from lotlip.config import run_config
+    from lotlip.model.factory import get_model_config
+    from lotlip.model.text_tower import LONGCLIP_CONTEXT
+
+    axis = cfg.paper.figures[name].x
+    points = {}
+    for run in figure_runs(cfg, name):
+        rc = run_config(cfg, run)
+        exp = rc.experiment
+        context = exp.context_length or (LONGCLIP_CONTEXT if exp.method == "longclip" else
+                                         get_model_config(rc.train.model)["text_cfg"]["context_length"])
+        x = {"merged_num": rc.sampling.merged_num, "n_subcaptions": rc.sampling.n_subcaptions,
+             "context_length": context, "corner_tokens": exp.corner_tokens,
+             "train_samples": exp.train_samples or cfg.world.n_train, "steps": rc.train.steps}[axis]
+        points[run] = {"x": x, "model": rc.train.model, "corner_tokens": exp.corner_tokens, "context": context}
+    return points

@@ -31,11 +31,13 @@ def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, s
 def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTokenizer,
                   transform: Callable, batch_size: int, seed: int, start_step: int = 0,
                   shuffle_buffer: int = 2000, captioners: list[str] | None = None,
-                  skips: SkipCounter | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                  skips: SkipCounter | None = None,
+                  keep: set[str] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless batches ``(images [B,3,H,W], tokens [B,1+N,L])``, starting at batch ``start_step``.
 
     Bad samples (undecodable image, missing/empty/non-UTF-8/overlong caption, broken shard member) are
-    counted in ``skips`` and left out, or raise :class:`BadSampleError` when ``sampling.strict``.
+    counted in ``skips`` and left out, or raise :class:`BadSampleError` when ``sampling.strict``. ``keep``
+    restricts training to those sample keys (a data-scale subset).
     """
     skips = skips if skips is not None else SkipCounter(strict=sampling.strict)
     epoch, skip = 0, start_step * batch_size
@@ -44,6 +46,8 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
         n_good = 0
         for sample in _epoch_stream(urls, seed, epoch, shuffle_buffer, skips):
             key = sample.get("__key__", "?")
+            if keep is not None and key not in keep:
+                continue
             try:
                 image, raw, longs = parse_sample(sample, sampling.max_caption_chars)
             except BadSampleError as exc:

@@ -57,6 +57,17 @@ def shard_urls(shard_dir: str | Path) -> list[str]:
     return [str(Path(shard_dir) / name) for name in sorted(sizes)]
 
 
+def first_keys(urls: list[str], n: int) -> set[str]:
+    """The ``n`` smallest sample keys across the shards: a fixed training subset (experiment ``train_samples``)."""
+    keys: set[str] = set()
+    for url in urls:
+        with tarfile.open(url) as tar:
+            keys.update(name.split(".", 1)[0] for name in tar.getnames())
+    if n > len(keys):
+        raise ShardError(f"{Path(urls[0]).parent}: train_samples {n} exceeds the {len(keys)} samples in the shards")
+    return set(sorted(keys)[:n])
+
+
 def decode_png(data: bytes):
     """PNG bytes -> RGB PIL image."""
     from PIL import Image

@@ -49,19 +49,36 @@ def image_paths(bench_dir: Path, records: list[dict]) -> list[Path]:
     return paths
 
 
-def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1,
-                block: int = 4096) -> tuple[float, float]:
-    """(I2T, T2I) R@k in percent for paired features (row i of each is a pair), blocked over rows."""
+SIMILARITY_BLOCK_BYTES = 256 * 2**20  # similarity rows held at once: 256 MiB (100k columns: 671 rows)
+
+
+def block_rows(n_columns: int, block: int = 4096, max_block_bytes: int = SIMILARITY_BLOCK_BYTES,
+               element_size: int = 4) -> int:
+    """Rows of an ``[rows, n_columns]`` similarity block: at most ``block`` and at most ``max_block_bytes``."""
+    return max(1, min(block, max_block_bytes // max(1, n_columns * element_size)))
+
+
+def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1, block: int = 4096,
+                max_block_bytes: int = SIMILARITY_BLOCK_BYTES) -> tuple[float, float]:
+    """(I2T, T2I) R@k in percent for paired features (row i of each is a pair), blocked over rows.
+
+    The N x N similarity matrix never exists: each direction takes ``[rows, N]`` blocks (at most ``block`` rows and
+    ``max_block_bytes``) and keeps only their top-k indices, so memory is O(N x rows) and 100k x 100k fits in a
+    few hundred MB. Each row's scores and its top-k are computed exactly as from the full matrix, ties included
+    (``topk`` sees the same row), so the block size changes nothing beyond the float rounding a matrix product
+    may differ by between block shapes.
+    """
     n = image_feats.shape[0]
     if text_feats.shape[0] != n:
         raise ValueError(f"recall_at_k: {n} images but {text_feats.shape[0]} texts; one text per image expected")
+    rows_per_block = block_rows(n, block, max_block_bytes, image_feats.element_size())
     target = torch.arange(n)
     i2t_hits = t2i_hits = 0
-    for start in range(0, n, block):
-        rows = slice(start, min(start + block, n))
+    for start in range(0, n, rows_per_block):
+        rows = slice(start, min(start + rows_per_block, n))
         topk_t = (image_feats[rows] @ text_feats.T).topk(k, dim=1).indices  # [b, k]
-        topk_i = (text_feats[rows] @ image_feats.T).topk(k, dim=1).indices
         i2t_hits += (topk_t == target[rows, None]).any(1).sum().item()
+        topk_i = (text_feats[rows] @ image_feats.T).topk(k, dim=1).indices
         t2i_hits += (topk_i == target[rows, None]).any(1).sum().item()
     return 100.0 * i2t_hits / n, 100.0 * t2i_hits / n
 

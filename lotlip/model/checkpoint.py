@@ -20,6 +20,7 @@ from lotlip.model.release import read_checkpoint, release_state_dict
 from lotlip.model.tokenizer import CornerTokenizer
 
 VISUAL_PREFIX = "visual."
+TEXT_PREFIX = "text."
 
 
 def save_model(path: str | Path, model: LoTLIP, model_name: str, corner_mask: bool, meta: dict) -> None:
@@ -77,6 +78,32 @@ def load_image_tower(model: LoTLIP, path: str | Path) -> LoTLIP:
                          f"{'; '.join(problems)}")
     model.visual.load_state_dict({k[len(VISUAL_PREFIX):]: v for k, v in found.items()}, strict=True)
     return model
+
+
+def load_text_tower(model: LoTLIP, path: str | Path) -> list[str]:
+    """Copy the ``text.*`` weights of a lotlip checkpoint into ``model`` (experiment ``text_init``).
+
+    Tensors of the same name and shape are copied; an embedding table that grew (corner or register tokens
+    added to the vocabulary) gets the checkpoint's rows and keeps its new ones. Returns the model's text keys
+    left at their initialisation (e.g. corner-token parameters the source run did not have). Any other shape
+    mismatch is an error naming the tensors.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment.text_init {path}: checkpoint not found")
+    state = release_state_dict(read_checkpoint(path), str(path))
+    own = {k: v for k, v in model.state_dict().items() if k.startswith(TEXT_PREFIX)}
+    found = {k: v for k, v in state.items() if k.startswith(TEXT_PREFIX)}
+    bad = [f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(v.shape)}" for k, v in own.items()
+           if k in found and found[k].shape != v.shape
+           and not (found[k].shape[1:] == v.shape[1:] and found[k].shape[0] < v.shape[0])]
+    if bad:
+        raise ValueError(f"experiment.text_init {path}: text tower does not match the model: {'; '.join(bad[:5])}")
+    with torch.no_grad():
+        for key, value in own.items():
+            if key in found:
+                value[: found[key].shape[0]].copy_(found[key])
+    return sorted(own.keys() - found.keys())
 
 
 # --- evaluation of any model source (release-evaluation tier) --------------------------------------------

@@ -19,19 +19,31 @@ class MultiTextClipLoss(torch.nn.Module):
     Args:
         short_weight: weight of feature 0 (the raw/short caption).
         long_weight: weight of every other feature (long-text [CLS] and corners).
+        short_share: if set, the raw caption's share of the total weight, whatever the number of features
+            (overrides ``short_weight``; 1/T is the unweighted mean).
     """
 
-    def __init__(self, short_weight: float = 1.0, long_weight: float = 1.0, **clip_loss_kwargs):
+    def __init__(self, short_weight: float = 1.0, long_weight: float = 1.0, short_share: float | None = None,
+                 **clip_loss_kwargs):
         super().__init__()
         self.clip_loss = ClipLoss(**clip_loss_kwargs)
         self.short_weight = short_weight
         self.long_weight = long_weight
+        self.short_share = short_share
 
     def forward(self, image_features: torch.Tensor, text_features: torch.Tensor,
                 logit_scale: torch.Tensor) -> dict[str, torch.Tensor]:
         """image_features [B, D], text_features [B, T, D] (both L2-normalised) -> named loss terms."""
         n_text = text_features.shape[1]
-        weights = [self.short_weight] + [self.long_weight] * (n_text - 1)
+        short_weight = self.short_weight
+        if self.short_share is not None and n_text > 1:
+            if self.short_share >= 1.0:
+                short_weight, long_weight = 1.0, 0.0
+            else:
+                short_weight, long_weight = self.short_share * (n_text - 1) / (1.0 - self.short_share), 1.0
+        else:
+            long_weight = self.long_weight
+        weights = [short_weight] + [long_weight] * (n_text - 1)
         terms = [self.clip_loss(image_features, text_features[:, t], logit_scale) for t in range(n_text)]
         short = terms[0] * weights[0]
         long = sum((terms[t] * weights[t] for t in range(1, n_text)), torch.zeros_like(short))

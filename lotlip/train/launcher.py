@@ -221,7 +221,7 @@ def launch(fn: Callable, *args: Any, cfg: LaunchConfig, name: str, poll_s: float
 class TrainTask(submitit.helpers.Checkpointable):
     """The submitted training call; ``checkpoint`` requeues the same call, which resumes from ``last.pt``."""
 
-    def __call__(self, run: dict, shard_dir: str, out_path: str) -> dict:
+    def __call__(self, run: dict, shard_dir: str, out_path: str, text_init: str | None = None) -> dict:
         from lotlip.config import run_config_from_dict
         from lotlip.train import distributed
         from lotlip.train.loop import train
@@ -229,7 +229,7 @@ class TrainTask(submitit.helpers.Checkpointable):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         distributed.setup()
         try:
-            return train(run_config_from_dict(run), shard_dir, out_path)
+            return train(run_config_from_dict(run), shard_dir, out_path, text_init)
         finally:
             distributed.cleanup()
 
@@ -239,14 +239,15 @@ class TrainTask(submitit.helpers.Checkpointable):
 
 
 def launch_train(run: RunConfig, shard_dir: str | Path, out_path: str | Path, cfg: LaunchConfig,
-                 poll_s: float = 2.0) -> dict:
+                 poll_s: float = 2.0, text_init: str | Path | None = None) -> dict:
     """Train ``run`` as ``cfg`` says (blocking) and return the training summary."""
     if cfg.executor == "inline":
         from lotlip.train.loop import train
 
         validate(cfg)
-        return train(run, shard_dir, out_path)
-    args = (to_dict(run), str(Path(shard_dir).resolve()), str(Path(out_path).resolve()))
+        return train(run, shard_dir, out_path, text_init)
+    args = (to_dict(run), str(Path(shard_dir).resolve()), str(Path(out_path).resolve()),
+            str(Path(text_init).resolve()) if text_init else None)
     return launch(TrainTask(), *args, cfg=cfg, name=f"lotlip-train-{run.name}", poll_s=poll_s)
 
 

@@ -21,11 +21,11 @@ from open_clip_train.scheduler import cosine_lr
 
 from lotlip.config import ExperimentConfig, RunConfig, to_dict
 from lotlip.data.loader import train_batches
-from lotlip.data.shards import shard_urls
+from lotlip.data.shards import first_keys, shard_urls
 from lotlip.data.validate import SkipCounter
 from lotlip.io import atomic_path
 from lotlip.model import LongClipLoss, MultiTextClipLoss, create_model, get_tokenizer
-from lotlip.model.checkpoint import load_image_tower, save_model
+from lotlip.model.checkpoint import load_image_tower, load_text_tower, save_model
 from lotlip.model.factory import LoTLIP
 from lotlip.model.hf_tokenizer import BertCornerTokenizer
 from lotlip.model.text_tower import LONGCLIP_CONTEXT
@@ -62,7 +62,7 @@ def build_model(model_name: str, exp: ExperimentConfig) -> tuple[LoTLIP, CornerT
     there are no trained 77 positions to stretch (``LoTLIP.stretch_text_context`` does that for a pretrained
     native tower).
     """
-    context = LONGCLIP_CONTEXT if exp.method == "longclip" else None
+    context = LONGCLIP_CONTEXT if exp.method == "longclip" else exp.context_length
     kwargs = {"num_corner_tokens": exp.corner_tokens, "num_register_tokens": exp.register_tokens,
               "context_length": context}
     model = create_model(model_name, corner_mask=exp.corner_mask, **kwargs)
@@ -79,7 +79,9 @@ def prepare_image_tower(model: LoTLIP, exp: ExperimentConfig, fresh: bool) -> No
 
 def loss_for(exp: ExperimentConfig, **clip_loss_kwargs) -> torch.nn.Module:
     """The training objective of a method (``clip_loss_kwargs``: open_clip's gather settings)."""
-    return LongClipLoss(**clip_loss_kwargs) if exp.method == "longclip" else MultiTextClipLoss(**clip_loss_kwargs)
+    if exp.method == "longclip":
+        return LongClipLoss(**clip_loss_kwargs)
+    return MultiTextClipLoss(short_share=exp.short_share, **clip_loss_kwargs)
 
 
 def text_features(model: LoTLIP, tokens: torch.Tensor) -> torch.Tensor:
@@ -102,11 +104,13 @@ def _save_state(path: Path, model, optimizer, step: int) -> None:
         torch.save(state, tmp)
 
 
-def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
+def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
+          text_init: str | Path | None = None) -> dict:
     """Train ``run`` on the shards in ``shard_dir``; write the final model to ``out_path``.
 
     A resumable state is kept in ``<out dir>/last.pt`` every ``checkpoint_every`` steps and training resumes
-    from it when present. Returns a summary (final loss, steps, samples/s).
+    from it when present. ``text_init``: the checkpoint of the run named by ``experiment.text_init``, whose
+    text tower starts this one. Returns a summary (final loss, steps, samples/s).
     """
     out_path = Path(out_path)
     work = out_path.parent
@@ -119,6 +123,11 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
     model, tokenizer = build_model(tc.model, exp)
     state_path = work / "last.pt"
     prepare_image_tower(model, exp, fresh=not state_path.is_file())
+    if exp.text_init and not state_path.is_file():
+        if text_init is None:
+            raise ValueError(f"run {run.name}: experiment.text_init is {exp.text_init!r} but no checkpoint was given")
+        fresh_keys = load_text_tower(model, text_init)
+        log.info("text tower initialised from %s (%d tensors left fresh)", text_init, len(fresh_keys))
     model = model.to(device)
     transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
     optimizer = _optimizer(model, run)
@@ -135,9 +144,11 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path) -> dict:
         log.info("resuming %s from step %d", run.name, start)
 
     skips = SkipCounter(strict=run.sampling.strict)
-    batches = train_batches(distributed.rank_shards(shard_urls(shard_dir), dist_info), run.sampling, tokenizer,
+    urls = shard_urls(shard_dir)
+    keep = first_keys(urls, exp.train_samples) if exp.train_samples else None
+    batches = train_batches(distributed.rank_shards(urls, dist_info), run.sampling, tokenizer,
                             transform, distributed.local_batch_size(tc.batch_size, dist_info), tc.seed,
-                            start_step=start, skips=skips)
+                            start_step=start, captioners=exp.captioners, skips=skips, keep=keep)
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
     model.train()

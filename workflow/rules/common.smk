@@ -1,24 +1,38 @@
 # Validated config and the small helpers rules use. Validation lives in lotlip.config (one schema); what a tier
 # builds (selected benchmarks, trained runs, released models, their inputs) lives in lotlip.plan (tested).
 import json
+import shlex
 import sys
 
 from lotlip.config import ConfigError, load_config, run_config, to_dict
 from lotlip.plan import (
+    CHECKPOINT,
     alternation,
+    checked_claims,
+    claim_benchmarks,
     benchmarks,
     downloaded_models,
     eval_args,
+    eval_files,
     eval_models,
     fetch_markers,
     fetched_datasets,
+    figure_runs,
     import_args,
     model_spec_json,
     model_weights,
+    paper_figures,
+    paper_table_kinds,
+    paper_table_rows,
+    paper_tables,
     real_benchmarks,
     reference_json,
     reference_tables,
+    run_seeds,
+    sweep_points,
     synthetic_benchmarks,
+    text_init_checkpoint,
+    trained_pairs,
     trained_runs,
 )
 from lotlip.report.registry import TABLES as TABLE_SPECS
@@ -41,6 +55,7 @@ REFERENCE_TABLES = [t for t in reference_tables(CFG, TABLE_SPECS) if t in TABLES
 wildcard_constraints:
     run=alternation(TRAINED),
     bench=alternation(BENCHMARKS),
+    seed=r"\d+",
     table="|".join(TABLE_SPECS),
 
 
@@ -59,5 +74,5 @@ def benchmark_json(bench):
                       sort_keys=True)
 
 
-def run_json(run):
-    return json.dumps(to_dict(run_config(CFG, run)), sort_keys=True)
+def run_json(run, seed):
+    return json.dumps(to_dict(run_config(CFG, run, int(seed))), sort_keys=True)

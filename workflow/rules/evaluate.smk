@@ -1,19 +1,20 @@
-# Stage 5 (evaluate): one JSON per run x benchmark.
+# Stage 5 (evaluate): one job per run x seed loads the checkpoint once and writes one JSON per benchmark.
 
 
 rule evaluate:
     input:
-        checkpoint="results/checkpoints/{run}/model.pt",
-        benchmark="resources/benchmarks/{bench}",
+        checkpoint="results/checkpoints/{run}/seed{seed}/model.pt",
+        benchmarks=expand("resources/benchmarks/{bench}", bench=BENCHMARKS),
     output:
-        "results/eval/{run}/{bench}.json",
+        expand("results/eval/{{run}}/seed{{seed}}/{bench}.json", bench=BENCHMARKS),
     params:
         cfg=cfg_json("eval", "train"),
+        names=shlex.join(BENCHMARKS),
     threads: CFG.train.threads
     conda:
         "../envs/lotlip.yaml"
     log:
-        "logs/evaluate/{run}/{bench}.log",
+        "logs/evaluate/{run}/seed{seed}.log",
     shell:
-        "lotlip evaluate --cfg {params.cfg:q} --run {wildcards.run:q} --name {wildcards.bench:q}"
-        " --checkpoint {input.checkpoint:q} --benchmark {input.benchmark:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip evaluate --cfg {params.cfg:q} --run {wildcards.run:q} --checkpoint {input.checkpoint:q}"
+        " --name {params.names} --benchmark {input.benchmarks:q} --out {output:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 
 rule table:
     input:
-        lambda w: expand("results/eval/{run}/{bench}.json", run=RUNS, bench=benchmarks_for_table(w.table)),
+        lambda w: eval_files(CFG, RUNS, benchmarks_for_table(w.table)),
     output:
         csv="results/table_{table}.csv",
         md="results/table_{table}.md",

@@ -1,6 +1,6 @@
-# Stage 4 (train): one run per declared experiment, run where config `launch` says: in this process (inline,
-# the default) or as a submitit job (local, slurm) that this local rule submits and waits for. Resumes from
-# results/checkpoints/{run}/last.pt. Launch settings travel as a resource, not a param: where a run executes
+# Stage 4 (train): one run per declared experiment and seed, run where config `launch` says: in this process
+# (inline, the default) or as a submitit job (local, slurm) that this local rule submits and waits for. Resumes
+# from results/checkpoints/{run}/seed{seed}/last.pt. A run with `text_init` waits for its source run. Launch settings travel as a resource, not a param: where a run executes
 # never changes its result, so changing them never re-runs training.
 
 
@@ -10,18 +10,20 @@ localrules:
 
 rule train:
     input:
-        "results/shards/train",
+        shards="results/shards/train",
+        text_init=lambda w: text_init_checkpoint(CFG, w.run, int(w.seed)),
     output:
-        "results/checkpoints/{run}/model.pt",
+        "results/checkpoints/{run}/seed{seed}/model.pt",
     params:
-        run=lambda w: run_json(w.run),
+        run=lambda w: run_json(w.run, w.seed),
+        text_init=lambda w, input: shlex.join(["--text-init", input.text_init[0]]) if input.text_init else "",
     threads: CFG.train.threads if CFG.launch.executor == "inline" else 1
     resources:
         launch=json.dumps(to_dict(CFG.launch), sort_keys=True),
     conda:
         "../envs/lotlip.yaml"
     log:
-        "logs/train/{run}.log",
+        "logs/train/{run}/seed{seed}.log",
     shell:
-        "lotlip train --run {params.run:q} --shards {input:q} --out {output:q} --launch {resources.launch:q}"
-        " > {log:q} 2>&1"
+        "lotlip train --run {params.run:q} --shards {input.shards:q} --out {output:q} --launch {resources.launch:q}"
+        " {params.text_init} > {log:q} 2>&1"

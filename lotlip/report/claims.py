@@ -1,0 +1,86 @@
+"""The claims check: each paper claim as a measured effect with its 95% interval and a computed verdict.
+
+An effect is ``treatment - control`` of the mean over the claim's benchmark kind (long: I2T and T2I R@1 of every
+long set; short: I2T and T2I R@1; zeroshot: top-1), in percentage points. Verdict: *reproduced* when the whole
+interval lies on the claimed side of zero, *not reproduced* when it lies wholly on the other side, otherwise
+*inconclusive*.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from lotlip.config import ClaimConfig
+from lotlip.io import atomic_path
+from lotlip.report.evals import kind_values
+from lotlip.report.intervals import Estimate, difference
+
+KIND_LABEL = {"long": "long-text retrieval R@1 (mean I2T/T2I)", "short": "short retrieval R@1 (mean I2T/T2I)",
+              "zeroshot": "zero-shot top-1"}
+
+
+def verdict(effect: Estimate, direction: str) -> str:
+    """reproduced / not reproduced / inconclusive from the interval's position relative to zero."""
+    if math.isnan(effect.half_width):
+        return "inconclusive"
+    sign = 1.0 if direction == "increase" else -1.0
+    low, high = sorted((sign * effect.low, sign * effect.high))
+    if low > 0:
+        return "reproduced"
+    if high < 0:
+        return "not reproduced"
+    return "inconclusive"
+
+
+def check_claims(claims: dict[str, ClaimConfig], evals: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim whose two runs were evaluated on its kind; others are listed as not measured."""
+    rows = []
+    for cid, claim in claims.items():
+        base = {"claim": cid, "text": claim.text, "source": claim.source, "treatment": claim.treatment,
+                "control": claim.control, "measure": KIND_LABEL[claim.kind], "expected": claim.direction}
+        treat, treat_se = kind_values(evals, claim.treatment, claim.kind)
+        ctrl, ctrl_se = kind_values(evals, claim.control, claim.kind)
+        if not treat or not ctrl:
+            rows.append({**base, "verdict": "not measured"})
+            continue
+        effect = difference(treat, ctrl, treat_se, ctrl_se)
+        rows.append({**base, "treatment_mean": round(sum(treat.values()) / len(treat), 2),
+                     "control_mean": round(sum(ctrl.values()) / len(ctrl), 2),
+                     "effect": round(effect.mean, 2), "ci_low": round(effect.low, 2), "ci_high": round(effect.high, 2),
+                     "n_seeds": effect.n_seeds, "ci_kind": effect.ci_kind,
+                     "verdict": verdict(effect, claim.direction)})
+    return pd.DataFrame(rows)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """The claims table as Markdown, with the counts of each verdict first."""
+    counts = df.verdict.value_counts()
+    summary = ", ".join(f"{counts[v]} {v}" for v in ("reproduced", "not reproduced", "inconclusive", "not measured")
+                        if v in counts)
+    view = pd.DataFrame({
+        "claim": df.claim, "paper says": df.text, "source": df.source,
+        "comparison": df.treatment + " vs " + df.control, "measure": df.measure,
+        "effect (95% CI)": [_effect(r) for _, r in df.iterrows()], "seeds": df.get("n_seeds"),
+        "verdict": df.verdict})
+    return (f"# Claims check\n\n{summary}.\n\nEffect = treatment - control in percentage points; interval: "
+            "`seeds` = t over seeds (paired when both runs share them), `test-set` = binomial error of one seed's "
+            "evaluation (training noise not included). Computed by `lotlip claims`; never edited by hand.\n\n"
+            + view.to_markdown(index=False) + "\n")
+
+
+def _effect(row: pd.Series) -> str:
+    if pd.isna(row.get("effect")):
+        return "—"
+    return f"{row['effect']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] ({row['ci_kind']})"
+
+
+def write_claims(df: pd.DataFrame, csv_path: str | Path) -> None:
+    """``claims.csv`` and ``claims.md`` beside it, atomically."""
+    csv_path = Path(csv_path)
+    with atomic_path(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(csv_path.with_suffix(".md")) as tmp:
+        tmp.write_text(to_markdown(df))

@@ -16,6 +16,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from lotlip import plan
 from lotlip.config import LotlipConfig
 
 log = logging.getLogger(__name__)
@@ -57,17 +58,19 @@ def restore_mtimes(workdir: str | Path = ".") -> int:
 
 
 def artifact_paths(cfg: LotlipConfig) -> list[str]:
-    """Every expensive Snakemake output of ``cfg``, one DVC out each (so one missing artifact costs one rebuild).
+    """Every expensive Snakemake output the tier builds, one DVC out each (one missing artifact, one rebuild).
 
-    Tables and figures are not here: they are cheap and rebuilt from these, byte-identical.
+    Only what ``lotlip.plan`` selects (runs, released models, benchmarks, fetched data and weights). Tables,
+    figures and the claims check are not here: they are cheap and rebuilt from these, byte-identical.
     """
-    return ["resources/world/train",
-            *[f"resources/benchmarks/{b}" for b in sorted(cfg.benchmarks)],
-            "results/captions",
-            "results/shards/train",
-            *[f"results/checkpoints/{r}" for r in sorted(cfg.experiments)],
-            *[f"results/eval/{r}" for r in sorted(cfg.experiments)],
-            METADATA.as_posix()]
+    runs, models = plan.trained_runs(cfg), plan.eval_models(cfg)
+    paths = ["resources/world/train", "results/captions", "results/shards/train"] if runs else []
+    paths += [f"resources/benchmarks/{b}" for b in plan.benchmarks(cfg)]
+    paths += ["resources/data"] if plan.real_benchmarks(cfg) else []
+    paths += [plan.MODELS_DIR] if plan.downloaded_models(cfg) else []
+    paths += [f"results/checkpoints/{r}" for r in runs]
+    paths += [f"results/eval/{r}" for r in sorted(runs + models)]
+    return [*paths, METADATA.as_posix()]
 
 
 def dvc_yaml(cfg: LotlipConfig) -> str:

@@ -42,6 +42,14 @@ def test_train_writes_a_loadable_checkpoint_and_evaluates(tiny_cfg, tiny_world, 
     assert not (tmp_path / "lotlip" / "last.pt").exists()
     lines = (tmp_path / "lotlip" / "log.csv").read_text().splitlines()
     assert lines[0].startswith("step,loss") and len(lines) == 5
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = EventAccumulator(str(tmp_path / "lotlip" / "tensorboard"))
+    board.Reload()
+    losses = board.Scalars("loss/total")
+    assert [e.step for e in losses] == [1, 2, 3, 4]
+    assert losses[-1].value == pytest.approx(float(lines[-1].split(",")[1]), rel=1e-4)
+    assert {"lr", "samples_per_s", "loss/short", "loss/long"} <= set(board.Tags()["scalars"])
     model, tok, meta = load_model(tmp_path / "lotlip" / "model.pt")
     assert model.num_corner_tokens == 2 and meta["seed"] == 0 and meta["config"]["name"] == "lotlip"
     build_benchmark(tiny_cfg.benchmarks["dci_syn"], tiny_cfg.world, tmp_path / "bench")

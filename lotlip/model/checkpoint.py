@@ -83,8 +83,8 @@ def load_image_tower(model: LoTLIP, path: str | Path) -> LoTLIP:
 def load_text_tower(model: LoTLIP, path: str | Path) -> list[str]:
     """Copy the ``text.*`` weights of a lotlip checkpoint into ``model`` (experiment ``text_init``).
 
-    Tensors of the same name and shape are copied; an embedding table that grew (corner or register tokens
-    added to the vocabulary) gets the checkpoint's rows and keeps its new ones. Returns the model's text keys
+    Tensors of the same name and shape are copied; a table that grew (corner or register tokens added to the
+    vocabulary, a longer token limit) gets the checkpoint's rows and keeps its new ones. Returns the model's text keys
     left at their initialisation (e.g. corner-token parameters the source run did not have). Any other shape
     mismatch is an error naming the tensors.
     """
@@ -96,7 +96,7 @@ def load_text_tower(model: LoTLIP, path: str | Path) -> list[str]:
     found = {k: v for k, v in state.items() if k.startswith(TEXT_PREFIX)}
     bad = [f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(v.shape)}" for k, v in own.items()
            if k in found and found[k].shape != v.shape
-           and not (found[k].shape[1:] == v.shape[1:] and found[k].shape[0] < v.shape[0])]
+           and not (v.ndim >= 2 and found[k].shape[1:] == v.shape[1:] and found[k].shape[0] < v.shape[0])]
     if bad:
         raise ValueError(f"experiment.text_init {path}: text tower does not match the model: {'; '.join(bad[:5])}")
     with torch.no_grad():

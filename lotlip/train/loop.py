@@ -18,6 +18,8 @@ import numpy as np
 import open_clip
 import torch
 from open_clip_train.scheduler import cosine_lr
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
 
 from lotlip.config import ExperimentConfig, RunConfig, to_dict
 from lotlip.data.loader import train_batches
@@ -108,9 +110,11 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
           text_init: str | Path | None = None) -> dict:
     """Train ``run`` on the shards in ``shard_dir``; write the final model to ``out_path``.
 
-    A resumable state is kept in ``<out dir>/last.pt`` every ``checkpoint_every`` steps and training resumes
-    from it when present. ``text_init``: the checkpoint of the run named by ``experiment.text_init``, whose
-    text tower starts this one. Returns a summary (final loss, steps, samples/s).
+    Per-step loss, learning rate and samples/s go to ``<out dir>/log.csv`` and to TensorBoard
+    (``<out dir>/tensorboard``), with a progress bar on a terminal. A resumable state is kept in
+    ``<out dir>/last.pt`` every ``checkpoint_every`` steps and training resumes from it when present.
+    ``text_init``: the checkpoint of the run named by ``experiment.text_init``, whose text tower starts this
+    one. Returns a summary (final loss, steps, samples/s).
     """
     out_path = Path(out_path)
     work = out_path.parent
@@ -155,11 +159,14 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     if exp.lock_image:
         model.visual.eval()  # LiT: the locked tower runs in inference mode
     t0, loss_value = time.perf_counter(), float("nan")
+    board = SummaryWriter(str(work / "tensorboard"), purge_step=start) if dist_info.is_main else None
+    progress = tqdm(range(start, tc.steps), initial=start, total=tc.steps, desc=run.name, unit="step",
+                    disable=None if dist_info.is_main else True)  # None: shown only on a terminal
     with open(log_path if dist_info.is_main else os.devnull, "w" if new_log else "a", newline="") as fh:
         writer = csv.writer(fh)
         if new_log:
             writer.writerow(["step", "loss", "short_loss", "long_loss", "lr", "logit_scale", "samples_per_s"])
-        for step in range(start, tc.steps):
+        for step in progress:
             t_step = time.perf_counter()
             images, tokens = next(batches)
             images, tokens = images.to(device), tokens.to(device)
@@ -176,15 +183,24 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
             loss_value = losses["loss"].item()
             if not math.isfinite(loss_value):
                 raise FloatingPointError(f"run {run.name}: loss is {loss_value} at step {step}")
+            speed = tc.batch_size / (time.perf_counter() - t_step)
             writer.writerow([step + 1, f"{loss_value:.5f}", f"{float(losses['short_loss']):.5f}",
                              f"{float(losses['long_loss']):.5f}", f"{lr:.6g}",
-                             f"{model.logit_scale.exp().item():.3f}",
-                             f"{tc.batch_size / (time.perf_counter() - t_step):.1f}"])
+                             f"{model.logit_scale.exp().item():.3f}", f"{speed:.1f}"])
+            if board is not None:
+                for tag, value in (("loss/total", loss_value), ("loss/short", float(losses["short_loss"])),
+                                   ("loss/long", float(losses["long_loss"])), ("lr", lr),
+                                   ("logit_scale", model.logit_scale.exp().item()), ("samples_per_s", speed)):
+                    board.add_scalar(tag, value, step + 1)
+            progress.set_postfix(loss=f"{loss_value:.3f}", sps=f"{speed:.0f}", refresh=False)
             if (step + 1) % 10 == 0:
                 fh.flush()
             if (step + 1) % tc.checkpoint_every == 0 and step + 1 < tc.steps and dist_info.is_main:
                 fh.flush()
                 _save_state(state_path, model, optimizer, step + 1)
+    progress.close()
+    if board is not None:
+        board.close()
     elapsed = time.perf_counter() - t0
     summary = {"steps": tc.steps, "resumed_from": start, "final_loss": loss_value,
                "train_seconds": round(elapsed, 2),

@@ -315,9 +315,9 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @needs_schema
 @pytest.mark.parametrize(("tier", "expected"), [
     ("release_eval", {"fetch": 7, "fetch_model": 5, "import_benchmark": 8, "evaluate_model": 40, "table": 2,
-                      "table_reference": 1, "all": 1}),
-    ("paper", {"fetch": 7, "import_benchmark": 8, "world": 1, "relabel": 1, "shards": 1, "train": 3,
-               "evaluate": 24, "table": 2, "table_dataset_stats": 1, "all": 1})])
+                      "table_reference": 1, "paper_table": 1, "claims": 1, "all": 1}),
+    ("paper", {"fetch": 7, "import_benchmark": 8, "world": 1, "relabel": 1, "shards": 1, "train": 4,
+               "evaluate": 4, "table": 2, "table_dataset_stats": 1, "paper_table": 6, "claims": 1, "all": 1})])
 def test_real_tier_plans_offline(tier, expected, tmp_path):
     done = _snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
                       str(REPO / "config" / f"{tier}.yaml"))
@@ -397,6 +397,6 @@ def test_tier_configs_validate():
         cfg = lotlip_config.load_config(REPO / "config" / "config.yaml", REPO / "config" / f"{tier}.yaml")
         assert plan.real_benchmarks(cfg) == ["coco5k", "dci", "flickr1k", "iiw", "imagenet", "sv10k", "sv1k",
                                              "urban1k"]
-    assert plan.eval_models(cfg) == [] and plan.trained_runs(cfg) == ["long", "lotlip", "short"]
+    assert plan.eval_models(cfg) == [] and plan.trained_runs(cfg) == ["long", "longclip", "lotlip", "short"]
     assert cfg.train.model == "lotlip_bert-ViT-B-16" and cfg.train.lr == 5e-4 and cfg.train.warmup_steps == 10000
     assert lotlip_config.MODEL_KINDS == MODEL_KINDS  # the schema's choices are the loader's kinds

@@ -73,7 +73,7 @@ def cmd_shards(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from lotlip.train.launcher import launch_config, launch_train
+    from lotlip.train.launcher import launch_config, launch_train, sigterm_interrupts
 
     try:
         run = run_config_from_dict(json.loads(args.run))
@@ -82,7 +82,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     launch = launch_config(args.launch)
     if args.executor:
         launch = dataclasses.replace(launch, executor=args.executor)
-    summary = launch_train(run, args.shards, args.out, launch, text_init=args.text_init)
+    with sigterm_interrupts():  # Snakemake stops a rule with SIGTERM: a submitted job is cancelled, not orphaned
+        summary = launch_train(run, args.shards, args.out, launch, text_init=args.text_init)
     logging.info("trained %s: %s", run.name, summary)
 
 

@@ -21,14 +21,16 @@ from lotlip.io import write_json
 
 @contextlib.contextmanager
 def _as_user_errors() -> Iterator[None]:
-    """Download and environment failures become one-line ``ValueError``s (missing files stay as they are)."""
+    """Download, archive and environment failures become one-line ``ValueError``s (missing files stay as they
+    are)."""
     from lotlip.data.download import DownloadError
+    from lotlip.data.extract import ArchiveError
 
     try:
         yield
     except FileNotFoundError:
         raise
-    except (DownloadError, OSError) as exc:
+    except (DownloadError, ArchiveError, OSError) as exc:
         raise ValueError(str(exc)) from None
 
 

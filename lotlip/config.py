@@ -506,6 +506,19 @@ def _check_reference(cfg: LotlipConfig) -> None:
                                   f"{len(ref.metrics)} metrics ({', '.join(ref.metrics)})")
 
 
+_SECTIONS = {f.name for f in dataclasses.fields(LotlipConfig) if f.default_factory is not dataclasses.MISSING}
+
+
+def _check_sections(data: Any, where: str) -> None:
+    """A top-level section (``train``, ``benchmarks``, ...) given a scalar or a list: one error naming it."""
+    if not isinstance(data, DictConfig):
+        return  # a top-level list: OmegaConf's merge error names the file
+    raw = OmegaConf.to_container(data, resolve=False)
+    for key in sorted(_SECTIONS & raw.keys()):
+        if raw[key] is not None and not isinstance(raw[key], dict):
+            raise ConfigError(f"{where}: key '{key}': expected a mapping, got {type(raw[key]).__name__}")
+
+
 def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config") -> LotlipConfig:
     """Merge YAML files or mappings (later wins) onto the defaults, validate, return typed config.
 
@@ -523,9 +536,13 @@ def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config"
                 data = OmegaConf.load(src)
             else:
                 data = OmegaConf.create(src if isinstance(src, DictConfig) else dict(src))
+            _check_sections(data, where)
             merged = OmegaConf.merge(merged, data)
         except OmegaConfBaseException as exc:
             raise ConfigError(f"{where}: {_describe(exc)}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                              f"{exc.start})") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

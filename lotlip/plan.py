@@ -11,9 +11,11 @@ import json
 import re
 import shlex
 from collections.abc import Iterable
-from pathlib import PurePosixPath
+from importlib import resources
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lotlip.constants import LONGCLIP_CONTEXT
 from lotlip.data.import_real import SOURCES
 
 DATA_ROOT = "resources/data"
@@ -229,11 +231,20 @@ def claim_benchmarks(cfg: Any, claim: str) -> list[str]:
     return [b for b in benchmarks(cfg) if cfg.benchmarks[b].kind == kind]
 
 
+def model_config(name: str) -> dict:
+    """A model's JSON config (a bundled name or a ``.json`` path), read without importing torch."""
+    path = Path(name)
+    if path.suffix == ".json" and path.is_file():
+        return json.loads(path.read_text())
+    bundled = resources.files("lotlip") / "model_configs" / f"{name}.json"
+    if not bundled.is_file():
+        raise ValueError(f"model {name!r}: neither a bundled model config nor a .json file")
+    return json.loads(bundled.read_text())
+
+
 def sweep_points(cfg: Any, name: str) -> dict[str, dict]:
     """Per run of a sweep figure: its x value and what the FLOPs count needs (model, corners, context)."""
     from lotlip.config import run_config
-    from lotlip.model.factory import get_model_config
-    from lotlip.model.text_tower import LONGCLIP_CONTEXT
 
     axis = cfg.paper.figures[name].x
     points = {}
@@ -241,7 +252,7 @@ def sweep_points(cfg: Any, name: str) -> dict[str, dict]:
         rc = run_config(cfg, run)
         exp = rc.experiment
         context = exp.context_length or (LONGCLIP_CONTEXT if exp.method == "longclip" else
-                                         get_model_config(rc.train.model)["text_cfg"]["context_length"])
+                                         model_config(rc.train.model)["text_cfg"]["context_length"])
         x = {"merged_num": rc.sampling.merged_num, "n_subcaptions": rc.sampling.n_subcaptions,
              "context_length": context, "corner_tokens": exp.corner_tokens,
              "train_samples": exp.train_samples or cfg.world.n_train, "steps": rc.train.steps}[axis]

@@ -100,19 +100,22 @@ def test_preempted_training_is_requeued_and_resumes_from_last_pt(tiny_cfg, tiny_
     assert "Restarts=1" in shown and "TresPerNode=gres:gpu:1" in shown, shown  # requeued once, on the fake GPU
 
 
-SELECT = "select={'experiments': ['short', 'lotlip']}"  # two runs keep the cluster test short
+SELECT = "select: {experiments: [short, lotlip]}\n"  # two runs keep the cluster test short
 
 
 def _snakemake(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Snakemake with the profile; the run selection comes as a config file (a --config replaces the profile's)."""
+    select = tmp_path / "select.yaml"
+    select.write_text(SELECT)
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"), "--profile",
            str(REPO / "slurm"), *args, "--configfile", str(REPO / "config" / "config.yaml"),
-           str(REPO / ".test" / "config" / "config.yaml")]
+           str(REPO / ".test" / "config" / "config.yaml"), str(select)]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def test_profile_asks_gpus_for_evaluation_and_training(tmp_path):
-    done = _snakemake(tmp_path, "all", "-n", "--config", SELECT, timeout=60)
+    done = _snakemake(tmp_path, "all", "-n", timeout=60)
     assert done.returncode == 0, done.stderr[-3000:]
     plan = done.stdout + done.stderr
     evaluations = re.findall(r"rule evaluate:.*?resources: ([^\n]*)", plan, flags=re.S)
@@ -126,7 +129,7 @@ def test_pipeline_runs_on_slurm_with_training_through_submitit(tmp_path):
     (the profile's GPU requests are checked above), training jobs no GPU so both runs train at once."""
     work = tmp_path / "work"
     launch = {"executor": "slurm", "gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 2, "timeout_min": 10}
-    done = _snakemake(tmp_path, "all", "--config", f"launch={launch}", SELECT, "--set-threads", "evaluate=1",
+    done = _snakemake(tmp_path, "all", "--config", f"launch={launch}", "--set-threads", "evaluate=1",
                       "--set-resources", "evaluate:mem_mb=2000", "evaluate:gpu=0",
                       "--slurm-init-seconds-before-status-checks", "1")
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]

@@ -1,13 +1,14 @@
 """Resumable, verified downloads and the dataset catalog (``config/datasets.yaml``).
 
 ``download`` streams to ``dest + ".part"``, resumes with an HTTP Range request, retries connection errors and
-5xx answers with exponential backoff, checks size and sha256, then renames the part file onto ``dest``
-(``os.replace``: the file appears whole or not at all). A null checksum means "not verified": a warning is
-logged with the actual hash so it can be recorded in the catalog.
+5xx answers with exponential backoff (a local write error such as a full disk fails at once), checks size and
+sha256, then renames the part file onto ``dest`` (``os.replace``: the file appears whole or not at all). A null
+checksum means "not verified": a warning is logged with the actual hash so it can be recorded in the catalog.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -125,6 +126,16 @@ def _body_start(resp: requests.Response, url: str, offset: int, part: Path) -> i
     return 0
 
 
+LOCAL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                errno.EISDIR}
+
+
+def _local_write_error(exc: BaseException) -> bool:
+    """True for an error of the local file system (not of the connection): full disk, quota, read-only, ..."""
+    return (isinstance(exc, OSError) and not isinstance(exc, requests.RequestException)
+            and exc.errno in LOCAL_ERRNOS)
+
+
 def _attempt(url: str, part: Path, timeout: float) -> None:
     """One GET appending to ``part``; raises ``_Transient`` when it should be retried."""
     offset = part.stat().st_size if part.exists() else 0
@@ -141,6 +152,8 @@ def _attempt(url: str, part: Path, timeout: float) -> None:
             for block in resp.raw.stream(CHUNK, decode_content=False):
                 fh.write(block)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if _local_write_error(exc):  # a full disk or a read-only folder: retrying cannot help
+            raise DownloadError(f"{part}: cannot write the download of {url} ({exc.strerror})") from None
         raise _Transient(f"{type(exc).__name__}: {exc}") from exc
     finally:
         resp.close()

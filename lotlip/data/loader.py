@@ -6,8 +6,11 @@ sub-caption draw is seeded per (seed, epoch, key), so a resumed run sees the sam
 
 from __future__ import annotations
 
+import json
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 import webdataset as wds
@@ -28,24 +31,42 @@ def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, s
     return iter(ds)
 
 
+def shard_sizes(shard_dir: str | Path) -> dict[str, int]:
+    """Shard path -> the sample count ``sizes.json`` recorded when the shards were written."""
+    sizes = json.loads((Path(shard_dir) / "sizes.json").read_text())
+    return {str(Path(shard_dir) / name): int(n) for name, n in sizes.items()}
+
+
+def _check_counts(read: Counter, sizes: dict[str, int], urls: list[str], skips: SkipCounter) -> None:
+    """Count the samples a shard lost (cut short, even at a sample boundary) as ``truncated_shard`` skips."""
+    for url in urls:
+        missing = sizes.get(url, 0) - read[url]
+        if missing > 0:
+            skips.skip(url, "truncated_shard", f"read {read[url]} of the {sizes[url]} samples sizes.json lists",
+                       n=missing)
+
+
 def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTokenizer,
                   transform: Callable, batch_size: int, seed: int, start_step: int = 0,
                   shuffle_buffer: int = 2000, captioners: list[str] | None = None,
                   skips: SkipCounter | None = None,
-                  keep: set[str] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                  keep: set[str] | None = None,
+                  sizes: dict[str, int] | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Endless batches ``(images [B,3,H,W], tokens [B,1+N,L])``, starting at batch ``start_step``.
 
     Bad samples (undecodable image, missing/empty/non-UTF-8/overlong caption, broken shard member) are
     counted in ``skips`` and left out, or raise :class:`BadSampleError` when ``sampling.strict``. ``keep``
-    restricts training to those sample keys (a data-scale subset).
+    restricts training to those sample keys (a data-scale subset). ``sizes`` (shard path -> samples, see
+    :func:`shard_sizes`): samples a shard lacks at the end of an epoch are counted as ``truncated_shard`` skips.
     """
     skips = skips if skips is not None else SkipCounter(strict=sampling.strict)
     epoch, skip = 0, start_step * batch_size
     while True:
         images, texts = [], []
-        n_good = 0
+        n_good, read = 0, Counter()
         for sample in _epoch_stream(urls, seed, epoch, shuffle_buffer, skips):
             key = sample.get("__key__", "?")
+            read[sample.get("__url__")] += 1
             if keep is not None and key not in keep:
                 continue
             try:
@@ -67,6 +88,8 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
                 tokens = trim_padding(flat, tokenizer.pad_id).view(batch_size, len(texts[0]), -1)
                 yield torch.stack(images), tokens
                 images, texts = [], []
+        if sizes is not None:
+            _check_counts(read, sizes, urls, skips)
         if n_good == 0:
             raise ValueError(f"shards {urls[:2]}...: no usable samples (skipped: {dict(skips.counts)})")
         epoch += 1  # a partial last batch is dropped

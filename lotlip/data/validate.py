@@ -25,13 +25,14 @@ class SkipCounter:
     strict: bool = False
     counts: Counter = field(default_factory=Counter)
 
-    def skip(self, where: str, reason: str, detail: str = "") -> None:
+    def skip(self, where: str, reason: str, detail: str = "", n: int = 1) -> None:
+        """Count ``n`` samples skipped at ``where`` for ``reason`` (warn on the reason's first skip)."""
         message = f"{where}: {reason}" + (f" ({detail})" if detail else "")
         if self.strict:
             raise BadSampleError(message)
         if self.counts[reason] == 0:
             log.warning("skipping bad sample %s; further '%s' skips are only counted", message, reason)
-        self.counts[reason] += 1
+        self.counts[reason] += n
 
     def shard_error(self, exc: Exception) -> bool:
         """webdataset handler: count a broken shard member and continue (strict: re-raise)."""
@@ -55,13 +56,18 @@ def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str
         raise BadSampleError("missing_caption", f"{type(exc).__name__}: {exc}"[:120]) from None
     if not isinstance(raw, str) or not raw.strip():
         raise BadSampleError("empty_caption", "raw caption is empty")
+    if not isinstance(captions, dict):
+        raise BadSampleError("missing_caption", f"captions is a {type(captions).__name__}, not a mapping")
     longs = {name: c.get("long", "") for name, c in captions.items() if isinstance(c, dict)}
+    not_text = [name for name, t in longs.items() if not isinstance(t, str)]
+    if not_text:
+        raise BadSampleError("missing_caption", f"long caption of {not_text[0]} is not text")
     too_long = [t for t in [raw, *longs.values()] if len(t) > max_caption_chars]
     if too_long:
         raise BadSampleError("caption_too_long", f"{len(too_long[0])} > {max_caption_chars} characters")
     longs = {name: t for name, t in longs.items() if t.strip()}
     try:
         image = decode_png(sample["png"])
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise BadSampleError("undecodable_image", str(exc)[:120]) from None
     return image, raw, longs

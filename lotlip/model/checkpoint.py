@@ -29,8 +29,22 @@ def save_model(path: str | Path, model: LoTLIP, model_name: str, corner_mask: bo
                "num_corner_tokens": model.num_corner_tokens, "corner_mask": corner_mask,
                "num_register_tokens": model.num_register_tokens, "context_length": model.context_length,
                "meta": meta}
+    save_checkpoint(payload, path)
+
+
+def save_checkpoint(obj: Any, path: str | Path) -> None:
+    """``torch.save`` through a temp file renamed into place; a failed write (full disk, quota) is an ``OSError``
+    naming ``path`` and the cause (torch's own error names neither)."""
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            with open(tmp, "wb") as fh:  # a file object: torch keeps the OSError of a failed write as the context
+                torch.save(obj, fh)
+        except (RuntimeError, OSError) as exc:
+            cause = exc
+            while cause is not None and not isinstance(cause, OSError):
+                cause = cause.__context__
+            why = cause.strerror or str(cause) if cause is not None else str(exc).strip().splitlines()[0]
+            raise OSError(f"{path}: could not write the checkpoint ({why})") from None
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[LoTLIP, CornerTokenizer, dict]:

@@ -20,13 +20,14 @@ Weights are read with ``weights_only=True`` only:
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
 import open_clip
 import torch
 
-from lotlip.model.release import _mismatch, read_checkpoint, release_state_dict
+from lotlip.model.release import _mismatch, load_error, read_checkpoint, release_state_dict
 from lotlip.model.text_tower import LONGCLIP_CONTEXT, LONGCLIP_KEEP
 
 OPENAI_HINT = ("use the plain state dict instead: open_clip_model.safetensors (or open_clip_pytorch_model.bin) of "
@@ -89,6 +90,8 @@ def load_open_clip(arch: str, path: str | Path, context_length: int | None = Non
     try:
         model = open_clip.create_model(name, pretrained=str(path), force_context_length=context_length,
                                        weights_only=True, device=device)
+    except (pickle.UnpicklingError, EOFError) as exc:  # refused by weights_only, or a damaged file
+        raise load_error(path, exc) from None
     except RuntimeError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
         raise ValueError(f"{path}: does not load into open_clip {name}: {' '.join(lines[:2])[:500]}") from None

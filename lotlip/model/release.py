@@ -15,16 +15,27 @@ import torch
 from torch import nn
 
 
+def load_error(path: Path, exc: BaseException) -> ValueError:
+    """One-line ``ValueError`` naming ``path`` for a failed ``torch.load``: a refused pickle or a damaged file."""
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL [\w.]+", text)
+    detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    why = found.group(0) if found else detail.group(1).strip() if detail else ""
+    if isinstance(exc, pickle.UnpicklingError) and not why.startswith("Unsupported operand"):  # operand: garbage
+        return ValueError(f"{path}: refused to load with weights_only=True "
+                          f"({why[:200] or 'not a plain tensor/container pickle'})")
+    first = why or next((line.strip() for line in text.splitlines() if line.strip()), "no data")
+    return ValueError(f"{path}: truncated or corrupt checkpoint ({type(exc).__name__}: {first[:200]})")
+
+
 def read_checkpoint(path: Path) -> object:
-    """``torch.load`` with ``weights_only=True``; a pickle that would run code is a ``ValueError``."""
+    """``torch.load`` with ``weights_only=True``; a pickle that would run code or a damaged file is a ``ValueError``."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL [\w.]+", str(exc))
-        why = found.group(0) if found else "not a plain tensor/container pickle"
-        raise ValueError(f"{path}: refused to load with weights_only=True ({why})") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, ValueError) as exc:
+        raise load_error(path, exc) from None
 
 
 def release_state_dict(payload: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import torch
 from open_clip.transformer import TextTransformer
 
+from lotlip.constants import LONGCLIP_CONTEXT as LONGCLIP_CONTEXT  # re-exported (defined torch-free)
+from lotlip.constants import LONGCLIP_FACTOR, LONGCLIP_KEEP
 from lotlip.model.attention_mask import corner_attention_mask
-
-LONGCLIP_KEEP = 20
-LONGCLIP_FACTOR = 4
-LONGCLIP_CONTEXT = 248  # 20 + (77 - 20) * 4
 
 
 def stretch_positional_embedding(pos: torch.Tensor, keep: int = LONGCLIP_KEEP,

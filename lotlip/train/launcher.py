@@ -11,6 +11,7 @@ Slurm is noticed even without accounting, where submitit alone would wait foreve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import re
@@ -19,8 +20,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +79,30 @@ def _partitions() -> list[str]:
     return [p.strip().rstrip("*") for p in out.stdout.split()]
 
 
+SBATCH_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def _check_script_strings(cfg: LaunchConfig) -> None:
+    """Strings submitit writes into ``#SBATCH`` lines: a control character (a newline above all) would end the
+    line and make the rest a script line bash runs; sbatch flag names must look like flag names."""
+    values = {"log_folder": cfg.log_folder, "partition": cfg.partition, "account": cfg.account, "qos": cfg.qos,
+              **{f"sbatch.{k}": v for k, v in cfg.sbatch.items()}}
+    for key in cfg.sbatch:
+        if not SBATCH_KEY.fullmatch(str(key)):
+            raise ConfigError(f"launch.sbatch: flag name {str(key)!r} must be letters, digits, '_' or '-' "
+                              f"(starting with a letter)")
+    for key, value in values.items():
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in str(value)):
+            raise ConfigError(f"launch.{key}: {str(value)!r} contains a control character (newline, tab, ...)")
+
+
 def validate(cfg: LaunchConfig) -> None:
-    """Check ranges, the executor and (on Slurm) that the partition exists; one-line :class:`ConfigError`."""
+    """Check ranges, the executor, the strings of the job script and (on Slurm) that the partition exists;
+    one-line :class:`ConfigError`."""
     if cfg.executor not in EXECUTORS:
         raise ConfigError(f"launch.executor: {cfg.executor!r} is not one of {', '.join(EXECUTORS)}")
     _check_ranges(cfg, "launch")
+    _check_script_strings(cfg)
     if cfg.executor == "local" and cfg.nodes != 1:
         raise ConfigError(f"launch.nodes: the local executor runs on one node, not {cfg.nodes}")
     if cfg.executor != "slurm":
@@ -255,6 +276,21 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (how Snakemake stops a rule) raises ``KeyboardInterrupt`` inside, so :func:`launch` cancels the job
+    it submitted instead of leaving it running; the previous handler is restored afterwards. Outside the main
+    thread (where no handler can be set) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lotlip.train.launcher``: ``lotlip train`` with launch settings; errors are one line, exit 2."""
     parser = argparse.ArgumentParser(prog="python -m lotlip.train.launcher", description=main.__doc__)
@@ -264,15 +300,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--launch", default="{}", help="LaunchConfig as JSON (default: inline)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a stopped workflow cancels the job (see launch)
     try:
-        run = run_config_from_dict(json.loads(args.run))
-        summary = launch_train(run, args.shards, args.out, launch_config(args.launch))
+        with sigterm_interrupts():  # a stopped workflow cancels the job (see launch)
+            run = run_config_from_dict(json.loads(args.run))
+            summary = launch_train(run, args.shards, args.out, launch_config(args.launch))
     except (ConfigError, LaunchError, FileNotFoundError, ValueError) as exc:
         print(f"lotlip train: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     log.info("trained %s: %s", run.name, summary)
     return 0
 

@@ -22,14 +22,15 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from lotlip.config import ExperimentConfig, RunConfig, to_dict
-from lotlip.data.loader import train_batches
+from lotlip.data.loader import shard_sizes, train_batches
 from lotlip.data.shards import first_keys, shard_urls
 from lotlip.data.validate import SkipCounter
 from lotlip.io import atomic_path
 from lotlip.model import LongClipLoss, MultiTextClipLoss, create_model, get_tokenizer
-from lotlip.model.checkpoint import load_image_tower, load_text_tower, save_model
+from lotlip.model.checkpoint import load_image_tower, load_text_tower, save_checkpoint, save_model
 from lotlip.model.factory import LoTLIP
 from lotlip.model.hf_tokenizer import BertCornerTokenizer
+from lotlip.model.release import read_checkpoint
 from lotlip.model.text_tower import LONGCLIP_CONTEXT
 from lotlip.model.tokenizer import CornerTokenizer
 from lotlip.provenance import provenance
@@ -102,8 +103,28 @@ def text_features(model: LoTLIP, tokens: torch.Tensor) -> torch.Tensor:
 def _save_state(path: Path, model, optimizer, step: int) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "torch_rng": torch.get_rng_state()}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_checkpoint(state, path)
+
+
+def _trim_log(log_path: Path, step: int) -> bool:
+    """Keep the header and the rows of steps <= ``step`` (the resumed checkpoint's), rewritten atomically: rows
+    written after that checkpoint (flushed before an interrupt) are done again and must not appear twice.
+    Returns False when the log has no header (it is then started anew)."""
+    with open(log_path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or rows[0][:1] != ["step"]:
+        return False
+    kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+    with atomic_path(log_path) as tmp, open(tmp, "w", newline="") as fh:
+        csv.writer(fh).writerows(kept)
+    return True
+
+
+def _remove_stale_temps(work: Path, out_path: Path) -> None:
+    """Drop the temp files of checkpoint writes a killed run left (``atomic_path`` cleans up on errors only)."""
+    for tmp in [*work.glob(".last.pt.*.tmp"), *work.glob(f".{out_path.name}.*.tmp")]:
+        log.info("removing %s, left by an interrupted checkpoint write", tmp)
+        tmp.unlink(missing_ok=True)
 
 
 def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
@@ -112,7 +133,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
 
     Per-step loss, learning rate and samples/s go to ``<out dir>/log.csv`` and to TensorBoard
     (``<out dir>/tensorboard``), with a progress bar on a terminal. A resumable state is kept in
-    ``<out dir>/last.pt`` every ``checkpoint_every`` steps and training resumes from it when present.
+    ``<out dir>/last.pt`` every ``checkpoint_every`` steps and training resumes from it when present (log rows
+    after its step are dropped; temp files of a killed checkpoint write are removed first).
     ``text_init``: the checkpoint of the run named by ``experiment.text_init``, whose text tower starts this
     one. Returns a summary (final loss, steps, samples/s).
     """
@@ -126,6 +148,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     device = distributed.device_for(tc.device, dist_info)
     model, tokenizer = build_model(tc.model, exp)
     state_path = work / "last.pt"
+    if dist_info.is_main:
+        _remove_stale_temps(work, out_path)
     prepare_image_tower(model, exp, fresh=not state_path.is_file())
     if exp.text_init and not state_path.is_file():
         if text_init is None:
@@ -140,7 +164,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
 
     start = 0
     if state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(state_path)  # weights_only=True; a damaged file is one error naming it
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -152,9 +176,12 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     keep = first_keys(urls, exp.train_samples) if exp.train_samples else None
     batches = train_batches(distributed.rank_shards(urls, dist_info), run.sampling, tokenizer,
                             transform, distributed.local_batch_size(tc.batch_size, dist_info), tc.seed,
-                            start_step=start, captioners=exp.captioners, skips=skips, keep=keep)
+                            start_step=start, captioners=exp.captioners, skips=skips, keep=keep,
+                            sizes=shard_sizes(shard_dir))
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
+    if not new_log and dist_info.is_main:
+        new_log = not _trim_log(log_path, start)
     model.train()
     if exp.lock_image:
         model.visual.eval()  # LiT: the locked tower runs in inference mode

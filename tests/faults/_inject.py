@@ -14,6 +14,7 @@ stages one after another, each under its own file-size limit (see :func:`run_sta
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sys
@@ -53,8 +54,8 @@ def _arm_cut_save(nth: int) -> None:
             buf = io.BytesIO()
             real(obj, buf, *args, **kwargs)
             data = buf.getvalue()
-            with open(f, "wb") as fh:
-                fh.write(data[: len(data) // 2])
+            with open(f, "wb") if isinstance(f, str | os.PathLike) else contextlib.nullcontext(f) as fh:
+                fh.write(data[: len(data) // 2])  # f: a path or the file object torch.save was given
                 fh.flush()
                 os.fsync(fh.fileno())
             _wait_to_be_killed()

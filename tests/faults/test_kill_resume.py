@@ -56,15 +56,9 @@ def test_killed_training_resumes_to_the_uninterrupted_weights(killed, reference_
     assert temp_leftovers(killed["out"].parent) == []
 
 
-@pytest.mark.parametrize("killed", [
-    "SIGKILL",
-    "SIGTERM",
-    pytest.param("SIGINT", marks=pytest.mark.xfail(strict=True, reason=(
-        "loop.train appends to log.csv on resume without dropping rows written after the checkpoint it resumes "
-        "from: an interrupt that flushes the log (SIGINT/KeyboardInterrupt, or the every-10-steps flush) "
-        "duplicates those steps"))),
-], indirect=True)
+@pytest.mark.parametrize("killed", ["SIGKILL", "SIGTERM", "SIGINT"], indirect=True)
 def test_log_lists_each_step_once_after_a_resume(killed):
+    """Rows flushed after the resumed checkpoint (an interrupt flushes the log) are dropped, then redone."""
     rows = (killed["out"].parent / "log.csv").read_text().splitlines()
     assert rows[0].startswith("step,")
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(1, KILL_STEPS + 1))
@@ -78,9 +72,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lotlip.cli cmd_train does not turn SIGTERM into KeyboardInterrupt (only python -m lotlip.train.launcher "
-    "does), so launcher.launch never cancels the submitted job: it keeps training as an orphan"))
 def test_sigterm_to_the_train_rule_cancels_its_submitted_job(tiny_cfg, tiny_world, tmp_path):
     """Snakemake stops a running rule with SIGTERM; the job it submitted (here: local executor) must stop too."""
     run = tiny_run(tiny_cfg, steps=400, checkpoint_every=400)

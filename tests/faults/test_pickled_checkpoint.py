@@ -62,13 +62,6 @@ LOADERS = {
     "eval-kind-openclip": lambda p, tmp: load_for_eval({"kind": "openclip", "arch": _open_clip_config(tmp),
                                                         "path": str(p)}),
 }
-UNCLEAR = {"eval-kind-openclip": (
-    "lotlip.model.external.load_open_clip catches only RuntimeError: open_clip's pickle.UnpicklingError escapes "
-    "as torch's multi-line message without the path (refused, but not one clear line)")}
-CASES = [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=UNCLEAR[n])) if n in UNCLEAR else n
-         for n in LOADERS]
-
-
 @pytest.mark.parametrize("loader", LOADERS)
 def test_planted_code_never_runs(loader, tmp_path):
     path, marker = _evil(tmp_path)
@@ -78,7 +71,7 @@ def test_planted_code_never_runs(loader, tmp_path):
     assert not marker.exists(), f"{loader} executed code from the checkpoint"
 
 
-@pytest.mark.parametrize("loader", CASES)
+@pytest.mark.parametrize("loader", LOADERS)
 def test_refusal_is_one_error_naming_the_file(loader, tmp_path):
     path, _ = _evil(tmp_path)
     with pytest.raises(ValueError) as err:
@@ -113,9 +106,6 @@ def test_training_never_runs_code_from_last_pt(tiny_cfg, tiny_world, tmp_path):
     assert not marker.exists() and not (tmp_path / "run" / "model.pt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loop.train loads last.pt with torch.load directly: the refusal is torch's multi-line UnpicklingError without "
-    "the path (lotlip.model.release.read_checkpoint gives the one-line ValueError)"))
 def test_training_refuses_a_pickled_last_pt_naming_it(tiny_cfg, tiny_world, tmp_path):
     with pytest.raises(ValueError) as err:
         _resume_from({"model": {}, "step": 1, "x": _Planted(tmp_path / "PWNED")}, tiny_cfg, tiny_world, tmp_path)

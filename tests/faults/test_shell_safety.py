@@ -155,9 +155,6 @@ def test_every_rule_receives_config_strings_as_data(tmp_path):
 BRACES = "Describe {wildcards.run} and {input} for {{x}} in detail."
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Snakemake formats plain-string params with the job's wildcards: cfg_json(...) strings in world/relabel/shards/"
-    "evaluate/report/release/paper rules fail the whole workflow (WildcardError) when a config string holds braces"))
 def test_braces_in_config_strings_reach_rules_as_data(tmp_path):
     (tmp_path / "braces.yaml").write_text(yaml.safe_dump({"relabel": {"hf": {"long_prompt": BRACES}}}))
     plan = snakemake(tmp_path / "work", "all", "-n", "-p", configfiles=(str(tmp_path / "braces.yaml"),), timeout=300)
@@ -195,13 +192,7 @@ def _launch(field: str, value: str, tmp_path: Path) -> LaunchConfig:
     return LaunchConfig(executor="slurm", log_folder=str(tmp_path / "logs"), **{field: value})
 
 
-NEWLINE_INJECTS = pytest.mark.xfail(strict=True, reason=(
-    "submitit writes launch.account/qos/log_folder/sbatch values and keys into '#SBATCH' lines of the job script: "
-    "shlex.quote keeps a newline, so the text after it becomes a script line that bash runs; "
-    "lotlip.train.launcher.validate accepts control characters"))
-
-
-@pytest.mark.parametrize("newline", [False, pytest.param(True, marks=NEWLINE_INJECTS)], ids=["one-line", "newline"])
+@pytest.mark.parametrize("newline", [False, True], ids=["one-line", "newline"])
 @pytest.mark.parametrize("field", LAUNCH_FIELDS)
 def test_slurm_job_script_carries_launch_strings_as_data(field, newline, tmp_path, monkeypatch):
     """Refused by validation (one line naming the key), or written so that bash runs none of it."""

@@ -8,8 +8,8 @@ rule evaluate:
     output:
         expand("results/eval/{{run}}/seed{{seed}}/{bench}.json", bench=BENCHMARKS),
     params:
-        cfg=cfg_json("eval", "train"),
-        names=shlex.join(BENCHMARKS),
+        cfg=lambda w: cfg_json("eval", "train"),
+        names=lambda w: shlex.join(BENCHMARKS),
     threads: CFG.train.threads
     conda:
         "../envs/lotlip.yaml"

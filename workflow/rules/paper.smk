@@ -98,7 +98,7 @@ rule claims:
         csv=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
         md="results/claims.md",
     params:
-        spec=json.dumps({c: to_dict(CFG.paper.claims[c]) for c in CLAIMS}, sort_keys=True),
+        spec=lambda w: json.dumps({c: to_dict(CFG.paper.claims[c]) for c in CLAIMS}, sort_keys=True),
     conda:
         "../envs/lotlip.yaml"
     log:

@@ -7,7 +7,7 @@ rule relabel:
     output:
         "results/captions/train.jsonl",
     params:
-        cfg=cfg_json("relabel"),
+        cfg=lambda w: cfg_json("relabel"),
     conda:
         "../envs/lotlip.yaml"
     log:

@@ -12,7 +12,7 @@ rule evaluate_model:
         model=alternation(eval_models(CFG)),
     params:
         spec=lambda w: model_spec_json(CFG, w.model),
-        settings=eval_args(CFG),
+        settings=lambda w: eval_args(CFG),
     threads: CFG.train.threads
     conda:
         "../envs/lotlip.yaml"
@@ -31,7 +31,7 @@ rule table_reference:
         csv="results/table_{table}_vs_reference.csv",
         md="results/table_{table}_vs_reference.md",
     params:
-        reference=reference_json(CFG),
+        reference=lambda w: reference_json(CFG),
     conda:
         "../envs/lotlip.yaml"
     log:

@@ -24,7 +24,7 @@ rule table_dataset_stats:
         csv="results/table_dataset_stats.csv",
         md="results/table_dataset_stats.md",
     params:
-        cfg=cfg_json("train"),
+        cfg=lambda w: cfg_json("train"),
     conda:
         "../envs/lotlip.yaml"
     log:

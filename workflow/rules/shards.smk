@@ -8,7 +8,7 @@ rule shards:
     output:
         directory("results/shards/train"),
     params:
-        cfg=cfg_json("shards"),
+        cfg=lambda w: cfg_json("shards"),
     conda:
         "../envs/lotlip.yaml"
     log:

@@ -6,7 +6,7 @@ rule world:
     output:
         directory("resources/world/train"),
     params:
-        cfg=cfg_json("world"),
+        cfg=lambda w: cfg_json("world"),
     conda:
         "../envs/lotlip.yaml"
     log:

@@ -185,7 +185,11 @@ def paper_table_kinds(cfg: Any, name: str) -> dict[str, str]:
     """Column benchmarks of a paper table (in order) -> kind: selected, declared and with metric columns."""
     spec = cfg.paper.tables[name]
     selected = set(benchmarks(cfg))
-    order = spec.benchmarks if spec.benchmarks is not None else benchmarks(cfg)
+    if spec.benchmarks is not None:
+        order = list(spec.benchmarks)
+    else:  # as the paper: long-text sets, then short retrieval, then zero-shot, each in declaration order
+        kinds = ("long", "short", "zeroshot")
+        order = sorted(cfg.benchmarks, key=lambda b: kinds.index(cfg.benchmarks[b].kind))
     return {b: cfg.benchmarks[b].kind for b in order
             if b in selected and spec.metrics.get(cfg.benchmarks[b].kind)}
 

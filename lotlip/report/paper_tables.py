@@ -56,8 +56,9 @@ def to_markdown(df: pd.DataFrame, spec: PaperTableConfig, kinds: dict[str, str])
         out[f"{bench} {METRIC_NAMES.get(metric, metric)}"] = [
             f"{m:.1f}" if pd.isna(h) else f"{m:.1f} ± {h:.1f}" for m, h in zip(mean, half, strict=True)]
     out["seeds"] = df["seeds"]
-    note = (f"\n\nMean over seeds ± 95% interval ({', '.join(sorted(set(df.ci_kind)))}: `seeds` = Student's t over "
-            "seeds, `test-set` = binomial error of one seed's evaluation).\n")
+    note = (f"\n\nMean over seeds ± 95% interval; interval kind: {', '.join(sorted(set(df.ci_kind)))} (`seeds`: "
+            "Student's t over seeds; `test-set`: binomial error of one seed's evaluation, training noise not "
+            "included).\n")
     return (f"**{spec.caption}**\n\n" if spec.caption else "") + out.to_markdown(index=False) + note
 
 

@@ -76,3 +76,25 @@ def benchmark_json(bench):
 
 def run_json(run, seed):
     return json.dumps(to_dict(run_config(CFG, run, int(seed))), sort_keys=True)
+
+
+# --- paper tables, figures and claims (workflow/rules/paper.smk) ---
+PAPER_TABLES = paper_tables(CFG)
+PAPER_FIGURES = paper_figures(CFG)
+SWEEPS = [f for f in PAPER_FIGURES if CFG.paper.figures[f].kind == "sweep"]
+MAPS = [f for f in PAPER_FIGURES if CFG.paper.figures[f].kind == "maps"]
+CLAIMS = checked_claims(CFG)
+
+
+def paper_table_spec(name):
+    spec = to_dict(CFG.paper.tables[name])
+    spec["rows"] = paper_table_rows(CFG, name)
+    return json.dumps(spec)  # key order is row order
+
+
+def claims_inputs(wildcards):
+    files = []
+    for c in CLAIMS:
+        claim = CFG.paper.claims[c]
+        files += eval_files(CFG, [claim.treatment, claim.control], claim_benchmarks(CFG, c))
+    return sorted(set(files))

@@ -2,27 +2,6 @@
 # PNG + PDF + CSV) and the claims check, each declared under `paper:` in config and built from evaluation JSONs.
 # Each output re-runs only when its own definition or the evaluations it reads change.
 
-PAPER_TABLES = paper_tables(CFG)
-PAPER_FIGURES = paper_figures(CFG)
-SWEEPS = [f for f in PAPER_FIGURES if CFG.paper.figures[f].kind == "sweep"]
-MAPS = [f for f in PAPER_FIGURES if CFG.paper.figures[f].kind == "maps"]
-CLAIMS = checked_claims(CFG)
-
-
-def paper_table_spec(name):
-    spec = to_dict(CFG.paper.tables[name])
-    spec["rows"] = paper_table_rows(CFG, name)
-    return json.dumps(spec)  # key order is row order
-
-
-def claims_inputs(wildcards):
-    files = []
-    for c in CLAIMS:
-        claim = CFG.paper.claims[c]
-        files += eval_files(CFG, [claim.treatment, claim.control], claim_benchmarks(CFG, c))
-    return sorted(set(files))
-
-
 rule paper_table:
     input:
         lambda w: eval_files(CFG, list(paper_table_rows(CFG, w.name)), list(paper_table_kinds(CFG, w.name))),

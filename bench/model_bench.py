@@ -7,34 +7,28 @@
 (b) Text-encoder FLOPs per text at context 77/128/192/256 (``torch.utils.flop_counter.FlopCounterMode``; torch
     2.14.1 has no formula for the CPU flash-attention kernel, so one is registered here) and the measured
     ``encode_text`` time; also the FLOPs of the paper's BERT-base text tower (count only).
+(c) Training-step time and FLOPs at context 77/128/192/256 (2 corners, contexts fully used, round-robin).
 
-Usage: ``python bench/model_bench.py [--quick] [--out DIR]`` writes ``DIR/results.json`` and ``DIR/results.md``
-(default ``DIR``: this folder). ``--quick`` is a seconds-long smoke run with tiny sizes.
+Run through ``python -m bench`` (figures 2 and 3); ``python bench/model_bench.py [--quick] [--out DIR]`` runs only
+these figures the same way.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-import open_clip
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from lotlip.model import MultiTextClipLoss, create_model, get_tokenizer
 from lotlip.model.attention_mask import corner_attention_mask
 from lotlip.model.factory import LoTLIP
+from lotlip.model.flops import count_flops, flop_counter
 from lotlip.model.hf_text_tower import build_hf_text_tower
 from lotlip.train.loop import text_features
 
@@ -50,60 +44,22 @@ class Settings:
     batch: int = 128
     n_long: int = 1  # long texts per image: tokens [B, 1 + n_long, context]
     context: int = 128
-    warmup: int = 2
+    warmup: int = 1  # untimed steps per model, the first FLOP-counted
     rounds: int = 20
     min_rounds: int = 6
-    budget_s: float = 90.0  # stop interleaving after this many seconds (once min_rounds are done)
+    budget_s: float = 45.0  # stop interleaving after this many seconds (once min_rounds are done)
     work_reps: int = 30
     contexts: tuple[int, ...] = (77, 128, 192, 256)
     encode_batch: int = 128
-    encode_reps: int = 5
+    encode_reps: int = 3
     bert_base: bool = True
     threads: int = 2
+    context_rounds: int = 3
+    context_batch: int = 64  # (c): the step at context 256 is ~5x the one at 77
 
 
 QUICK = Settings(batch=8, context=32, warmup=1, rounds=2, min_rounds=2, work_reps=2, contexts=(16, 32),
-                 encode_batch=8, encode_reps=1, bert_base=False)
-
-
-def _sdpa_forward(query, key, value, *_args, out_shape=None, **_kwargs) -> int:
-    return sdpa_flop_count(query, key, value)
-
-
-def _sdpa_backward(grad_out, query, key, value, *_args, out_shape=None, **_kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out, query, key, value)
-
-
-def flop_counter() -> FlopCounterMode:
-    """A silent FlopCounterMode that also counts the CPU flash-attention kernels (missing in torch 2.14.1)."""
-    aten = torch.ops.aten
-    mapping = {aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_forward,
-               aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward}
-    return FlopCounterMode(display=False, custom_mapping=mapping)
-
-
-def git_commit() -> str:
-    """HEAD commit, with ``+dirty`` when tracked files differ from it ('unknown' outside git)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def machine_info(threads: int) -> dict:
-    """Where and with what the numbers were measured."""
-    cpu = platform.processor() or "?"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": threads,
-            "python": platform.python_version(), "torch": torch.__version__, "open_clip": open_clip.__version__,
-            "git_commit": git_commit(), "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "load_average_start": [round(x, 2) for x in os.getloadavg()]}
+                 encode_batch=8, encode_reps=1, bert_base=False, threads=1, context_rounds=1, context_batch=8)
 
 
 def full_tokens(num_corners: int, batch: int, n_texts: int, context: int, seed: int = 0) -> torch.Tensor:
@@ -206,13 +162,6 @@ def _overheads(times: dict[int, list[float]], flops: dict[int, int], work: dict[
             "corner_work_overhead_pct": round(100 * (work[2] - work[0]) / min(times[0]), 3)}
 
 
-def count_flops(fn: Callable[[], object]) -> int:
-    """FLOPs of one call (no gradient)."""
-    with torch.no_grad(), flop_counter() as counter:
-        fn()
-    return counter.get_total_flops()
-
-
 def encode_times(model: LoTLIP, batches: dict[int, torch.Tensor], reps: int) -> dict[int, float]:
     """Fastest of ``reps`` ``encode_text`` calls per context, contexts taken round-robin so a burst of machine
     load hits them alike; one untimed warm-up round first."""
@@ -239,6 +188,31 @@ def bench_text_cost(s: Settings) -> dict:
     return {"model": MODEL, "corner_tokens": 2, "rows": rows}
 
 
+def bench_context_steps(s: Settings) -> dict:
+    """(c) Training-step time and FLOPs at each context (2 corners, fully used contexts), contexts round-robin."""
+    images = torch.randn(s.context_batch, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    steps, flops = {}, {}
+    for length in s.contexts:
+        torch.manual_seed(0)
+        model = create_model(MODEL, num_corner_tokens=2, context_length=length).train()
+        steps[length] = step_fn(model, images, full_tokens(2, s.context_batch, 1 + s.n_long, length))
+        with flop_counter() as counter:  # also the warm-up step
+            steps[length]()
+        flops[length] = counter.get_total_flops()
+    times: dict[int, list[float]] = {length: [] for length in s.contexts}
+    for r in range(s.context_rounds):
+        for length in s.contexts if r % 2 == 0 else s.contexts[::-1]:
+            times[length].append(steps[length]())
+    base, base_min = statistics.median(times[s.contexts[0]]), min(times[s.contexts[0]])
+    return {"model": MODEL, "corner_tokens": 2, "batch": s.context_batch, "texts_per_image": 1 + s.n_long,
+            "rounds": s.context_rounds,
+            "rows": [{"context": length, "step_median_s": round(statistics.median(t), 4),
+                      "step_vs_first": round(statistics.median(t) / base, 2), "step_min_s": round(min(t), 4),
+                      "step_min_vs_first": round(min(t) / base_min, 2),
+                      "samples_per_s": round(s.context_batch / statistics.median(t), 1),
+                      "step_gflops": round(flops[length] / 1e9, 2)} for length, t in times.items()]}
+
+
 def bert_base_flops(contexts: tuple[int, ...]) -> dict:
     """FLOPs per text of the paper's text tower (BERT-base + pooler + 768x768 proj, 2 corners); random init."""
     cfg = {"hf_config": {}, "context_length": max(contexts), "hf_attn_implementation": "sdpa"}
@@ -250,62 +224,13 @@ def bert_base_flops(contexts: tuple[int, ...]) -> dict:
                 for n in contexts]}
 
 
-def to_markdown(results: dict) -> str:
-    """The human-readable report."""
-    m, a, b = results["machine"], results["corner_overhead"], results["text_cost"]
-    lines = ["# Model benchmarks", "",
-             f"- machine: {m['cpu']}, {m['cpu_count']} CPUs, torch threads {m['torch_threads']}; {m['platform']}",
-             f"- python {m['python']}, torch {m['torch']}, open_clip {m['open_clip']}; commit {m['git_commit']}",
-             f"- date {m['date']}; load average at start {m['load_average_start']}, at end {m['load_average_end']}",
-             f"- mode: {results['mode']}, total {results['total_s']} s", "",
-             f"## (a) Corner-token training overhead ({a['model']}, batch {a['batch']}, {a['texts_per_image']} "
-             f"texts/image, context {a['context']} fully used, {a['warmup_steps']} warm-up + {a['timed_rounds']} "
-             "interleaved timed steps)", "",
-             "| corners | median step s | fastest step s | samples/s | step GFLOPs |", "|---|---|---|---|---|"]
-    for k in CORNERS:
-        r = a[f"corners_{k}"]
-        lines.append(f"| {k} | {r['median_s']} | {r['min_s']} | {r['samples_per_s']} | {r['step_gflops']} |")
-    q1, q3 = a["overhead_pct_quartiles"]
-    lines += ["", f"Overhead of 2 corners: **{a['overhead_pct']} %** (median of paired step ratios, quartiles "
-              f"{q1} .. {q3} %; goal <= {a['goal_pct']} %); fastest-step ratio {a['overhead_pct_min_times']} %; "
-              f"FLOPs {a['flop_overhead_pct']} %; K-dependent work (mask, head, loss; fwd+bwd) "
-              f"{a['corner_work_overhead_pct']} % of the fastest K=0 step "
-              f"({a['corners_0']['corner_work_s']} vs {a['corners_2']['corner_work_s']} s).", "",
-              f"## (b) Text encoder cost vs context ({b['model']}, {b['corner_tokens']} corners)", "",
-              "| context | GFLOPs/text | encode_text s, fastest (batch) | texts/s |", "|---|---|---|---|"]
-    lines += [f"| {r['context']} | {r['gflops_per_text']} | {r['encode_s']} ({r['encode_batch']}) | "
-              f"{r['texts_per_s']} |" for r in b["rows"]]
-    if results.get("bert_base"):
-        lines += ["", f"Paper's text tower, {results['bert_base']['model']}: GFLOPs per text "
-                  + ", ".join(f"{r['context']}: {r['gflops_per_text']}" for r in results["bert_base"]["rows"])]
-    return "\n".join(lines) + "\n"
-
-
-def run(s: Settings, mode: str) -> dict:
-    """All benchmarks under one settings object."""
-    torch.set_num_threads(s.threads)
-    start = time.perf_counter()
-    results = {"mode": mode, "settings": asdict(s), "machine": machine_info(s.threads)}
-    results["corner_overhead"] = bench_corner_overhead(s)
-    results["text_cost"] = bench_text_cost(s)
-    results["bert_base"] = bert_base_flops(s.contexts) if s.bert_base else None
-    results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["total_s"] = round(time.perf_counter() - start, 1)
-    return results
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="seconds-long smoke run with tiny sizes")
-    parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md")
-    args = parser.parse_args(argv)
-    results = run(QUICK if args.quick else Settings(), "quick" if args.quick else "full")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "results.md").write_text(to_markdown(results))
-    print(to_markdown(results))
-    return 0
+    """``python bench/model_bench.py [--quick] [--out DIR]``: figures 2 and 3 only, through ``python -m bench``."""
+    from bench.run import main as run_main
+
+    return run_main(["--only", "corners,context", *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
     sys.exit(main())

@@ -1,0 +1,354 @@
+"""The results file: the goals table, one section per figure, and for every missed goal its profile and fix."""
+
+from __future__ import annotations
+
+METHOD = """\
+Every figure is a ratio of two things measured side by side in this one run (absolute times on these shared
+2-core machines vary by 2x from minute to minute): the two trainers alternate ABBA, the compared training steps
+alternate step by step, the matmul peak is measured between the utilisation run's steps, and contexts are taken
+round-robin. Times are medians (or sums over steady steps); warm-up steps are left out and listed. All runs use
+torch with 2 intra-op threads (OMP/MKL_NUM_THREADS=2 for the subprocesses), fp32, CPU."""
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join("" if c is None else str(c) for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    return [_row(*header), _row(*["---"] * len(header)), *[_row(*r) for r in rows]]
+
+
+def goals(results: dict) -> list[dict]:
+    """One row per goal of the issue: figure, goal, measured value, met."""
+    out = []
+
+    def add(fig: str, what: str, goal: str, value: object, met: bool | None) -> None:
+        out.append({"figure": fig, "what": what, "goal": goal, "value": value, "met": met})
+
+    if t := results.get("train"):
+        add("1", "lotlip / open_clip_train training samples/s", f">= {t['goal_ratio']}x", f"{t['ratio']}x",
+            t["ratio"] >= t["goal_ratio"])
+    if c := results.get("corners"):
+        add("2", f"step-time overhead of 2 corner tokens (context {c['context']})", f"<= {c['goal_pct']} %",
+            f"{c['overhead_pct']} %", c["overhead_pct"] <= c["goal_pct"])
+    if u := results.get("utilisation"):
+        add("4", "training-step FLOP/s over the fp32 matmul peak", f">= {u['goal_pct']} %",
+            f"{u['utilisation_pct']} %", u["utilisation_pct"] >= u["goal_pct"])
+    if i := results.get("input"):
+        for name, row in i["loader"].items():
+            if "ratio" in row:
+                add("5", f"loader / trainer samples/s ({name})", f">= {i['goal_ratio']}x", f"{row['ratio']}x",
+                    row["ratio"] >= i["goal_ratio"])
+    if e := results.get("eval"):
+        large = e["similarity"][-1]
+        add("6", f"blocked top-k at {large['n']:,} x {large['n']:,} fits in memory", "runs; dense would need "
+            f"{large['dense_matrix_mb']:,} MB", f"peak +{large['peak_extra_mb']} MB, {large['seconds']} s", True)
+    if p := results.get("pipeline"):
+        add("7", "no-op re-plan (`snakemake -n`)", f"<= {p['goal_replan_s']} s", f"{p['replan_median_s']} s",
+            p["replan_median_s"] is not None and p["replan_median_s"] <= p["goal_replan_s"])
+    return out
+
+
+def to_markdown(results: dict) -> str:
+    """The whole human-readable report."""
+    lines = _header(results)
+    for name, fn in (("train", _train), ("corners", _corners), ("context", _context), ("utilisation", _util),
+                     ("input", _input), ("eval", _eval), ("pipeline", _pipeline)):
+        if results.get(name):
+            lines += ["", *fn(results[name])]
+    lines += ["", *_missed(results)]
+    return "\n".join(lines) + "\n"
+
+
+def _header(r: dict) -> list[str]:
+    m = r["machine"]
+    v = m["versions"]
+    lines = ["# lotlip benchmarks", "",
+             f"Written by `{r['command']}` ({r['mode']} mode, {r['total_s']} s for the figures run now: "
+             f"{', '.join(r['figures_run'])}).", "",
+             f"- machine: {m['cpu']}, {m['cpu_count']} CPUs ({m['affinity']} usable), {m['mem_total_gb']} GB RAM; "
+             f"{m['platform']}; torch threads {m['torch_threads']}",
+             f"- versions: python {v['python']}, lotlip {v['lotlip']}, torch {v['torch']}, open_clip_torch "
+             f"{v['open_clip_torch']}, webdataset {v['webdataset']}, snakemake {v['snakemake']}, numpy {v['numpy']}, "
+             f"pillow {v['pillow']}",
+             f"- commit {m['git_commit']}; date {m['date']}",
+             f"- load average (1/5/15 min) at start {m['load_average_start']}, at end {m['load_average_end']}; "
+             "each figure's own is in results.json (`_run`). The machine is shared with other workers.", ""]
+    if r.get("data"):
+        d = r["data"]
+        lines += [f"Data: {d['samples']} synthetic-world samples (32 px PNG) in {d['shards']} webdataset shards "
+                  f"({d['fields']}), built in {d['build_s']} s.", ""]
+    lines += ["## Goals", "", *_table(["figure", "what", "goal", "measured", "met"],
+                                      [[g["figure"], g["what"], g["goal"], g["value"],
+                                        {True: "yes", False: "**no**", None: "-"}[g["met"]]]
+                                       for g in r.get("goals", [])]), "", "## Method", "", METHOD]
+    return lines
+
+
+def _train(t: dict) -> list[str]:
+    rows = [[name, ", ".join(str(run["samples_per_s"]) for run in runs),
+             t["lotlip_samples_per_s"] if name == "lotlip" else t["open_clip_samples_per_s"],
+             ", ".join(str(run["steady_step_s"]) for run in runs),
+             ", ".join(str(run["process_wall_s"]) for run in runs)] for name, runs in t["runs"].items()]
+    if w := t.get("open_clip_workers1"):
+        rows.append(["open_clip_train --workers 1 (a loader process)", w["samples_per_s"], w["samples_per_s"],
+                     w["steady_step_s"], w["process_wall_s"]])
+    mt = t.get("lotlip_multitext")
+    if mt:
+        rows.append([f"lotlip multi-text (raw + 3 long, {mt['corner_tokens']} corners)", mt["samples_per_s"],
+                     mt["samples_per_s"], mt["steady_step_s"], mt["process_wall_s"]])
+    tok = t["caption_tokens"]
+    lines = ["## 1. Training throughput: lotlip vs open_clip_train", "",
+             f"Model {t['model']}; parameters lotlip {t['params']['lotlip']:,}, open_clip "
+             f"{t['params']['open_clip']:,}. "
+             f"Batch {t['batch']}, {t['threads']} threads, {t['steps']} steps per run of which the first {t['skip']} "
+             f"are left out; run order {', '.join(t['order'])}.", "",
+             *_table(["trainer", "samples/s per run", "samples/s (pooled)", "steady step s", "process wall s"], rows),
+             "", f"**lotlip / open_clip_train = {t['ratio']}x** (goal >= {t['goal_ratio']}x)"
+             + (f"; against open_clip_train with one loader worker process {w['ratio_lotlip_over_it']}x" if w else "")
+             + ".", "",
+             f"Where the difference comes from: both run the same model, loss and optimiser; lotlip trims each batch "
+             f"to its longest caption (raw captions: median {tok['median']}, max {tok['max']} tokens with [SOT]/[EOT]) "
+             f"while open_clip_train pads every caption to {tok['open_clip_context']}, so its text tower sees "
+             f"~{round(tok['open_clip_context'] / tok['max'], 1)}x (or more) as many text tokens. open_clip_train also "
+             "decodes the json member and applies RandomResizedCrop (lotlip: resize + centre crop). Process wall "
+             "time includes imports, model build and the final checkpoint."
+             + (f" The multi-text step (4 texts per image, corners) costs {mt['cost_vs_short']}x the short step per "
+                "sample; it is LoTLIP's real training step." if mt else "")]
+    if t.get("profile"):
+        lines += ["", "Profile of lotlip's trainer (cProfile, top by self time):", "", *_pstats(t["profile"])]
+    return lines
+
+
+def _corners(c: dict) -> list[str]:
+    q1, q3 = c["overhead_pct_quartiles"]
+    lines = ["## 2. Corner-token overhead", "",
+             f"{c['model']}, batch {c['batch']}, {c['texts_per_image']} texts/image, context {c['context']} fully used "
+             f"(random ids, no padding), {c['warmup_steps']} warm-up + {c['timed_rounds']} interleaved timed steps "
+             "(ABBA), full training step (forward, multi-text loss, backward, AdamW).", "",
+             *_table(["corners", "median step s", "fastest step s", "samples/s", "step GFLOP"],
+                     [[k, c[f"corners_{k}"]["median_s"], c[f"corners_{k}"]["min_s"], c[f"corners_{k}"]["samples_per_s"],
+                       c[f"corners_{k}"]["step_gflops"]] for k in (0, 2)]), "",
+             f"Overhead of 2 corners: **{c['overhead_pct']} %** (median of paired step ratios; quartiles {q1} .. {q3} "
+             "%; "
+             f"goal <= {c['goal_pct']} %). Fastest-step ratio {c['overhead_pct_min_times']} %; counted FLOPs "
+             f"{c['flop_overhead_pct']} %; the only K-dependent work (mask, head on 1+K tokens, loss over 1+N(1+K) "
+             f"features; forward + backward, timed alone) is {c['corner_work_overhead_pct']} % of the fastest K=0 "
+             "step. "
+             "The transformer sees the same L tokens for any K, so the true overhead is the FLOP / K-work figure; the "
+             "step ratios show the machine's noise around it."]
+    if c.get("profile"):
+        lines += ["", "Profiles (torch.profiler, one step each, top ops by self CPU time):", ""]
+        for key, prof in c["profile"].items():
+            lines += [f"{key}:", "", *_ops(prof), ""]
+    return lines
+
+
+def _context(c: dict) -> list[str]:
+    steps = {r["context"]: r for r in c["steps"]["rows"]}
+    enc = {r["context"]: r for r in c["text_encoder"]["rows"]}
+    s = c["steps"]
+    rows = [[n, steps[n]["step_median_s"], steps[n]["step_vs_first"], steps[n].get("step_min_s"),
+             steps[n].get("step_min_vs_first"), steps[n]["samples_per_s"], steps[n]["step_gflops"],
+             enc[n]["gflops_per_text"], enc[n]["texts_per_s"]] for n in steps]
+    lines = ["## 3. Context-length cost", "",
+             f"{s['model']} with {s['corner_tokens']} corners; training step at batch {s['batch']}, "
+             f"{s['texts_per_image']} texts/image, contexts fully used, {s['rounds']} rounds round-robin; text encoder "
+             f"FLOPs per text (torch FlopCounterMode, CPU flash-attention formula registered) and inference "
+             f"`encode_text` at batch {c['text_encoder']['rows'][0]['encode_batch']} (fastest of "
+             "its repeats).", "",
+             *_table(["context", "train step s (median)", "vs first", "fastest step s", "vs first",
+                      "train samples/s (median)", "step GFLOP", "text encoder GFLOP/text", "encode_text texts/s"],
+                     rows), "",
+             "Machine load only ever slows a step down, so on a busy machine the fastest step is the better "
+             "estimate of the context's own cost; the FLOP columns are exact."]
+    if c.get("bert_base"):
+        lines += ["", f"Paper's text tower ({c['bert_base']['model']}), GFLOP per text: "
+                  + ", ".join(f"{r['context']}: {r['gflops_per_text']}" for r in c["bert_base"]["rows"]) + "."]
+    return lines
+
+
+def _util(u: dict) -> list[str]:
+    lines = ["## 4. Hardware utilisation", "",
+             f"Training step of {u['model']} ({u['corner_tokens']} corners, batch {u['batch']}, {u['texts_per_image']} "
+             f"texts/image, context {u['context']}): {u['step_gflop']} GFLOP counted, median {u['step_median_s']} s "
+             f"over {u['rounds']} steps -> **{u['achieved_gflops']} GFLOP/s**. fp32 matmul peak "
+             f"({u['peak_matmul_n']}^3, measured between those steps): **{u['peak_gflops']} GFLOP/s** (bf16: "
+             f"{u['peak_bf16_gflops']}). **Utilisation {u['utilisation_pct']} %** (goal >= {u['goal_pct']} %); best "
+             f"case (fastest step over fastest peak) {u.get('best_case_utilisation_pct')} %.", "",
+             "GEMM rate at the model's own shapes (fp32, forward; each measured right after a square-matmul peak, "
+             "median of the paired ratios):", "",
+             *_table(["GEMM", "m x k x n", "GFLOP/s", "of the peak beside it"],
+                     [[g["gemm"], f"{g['m']} x {g['k']} x {g['n']}", g["gflops"], f"{g['of_peak_pct']} %"]
+                      for g in u["model_gemms"]])]
+    if u.get("bf16_autocast_step"):
+        b = u["bf16_autocast_step"]
+        lines += ["", f"What-if, same step under CPU bf16 autocast: median {b['median_s']} s over {b['rounds']} "
+                  f"steps (speed-up {round(u['step_median_s'] / b['median_s'], 2)}x over fp32; measured after the fp32 "
+                  "steps, not interleaved)."]
+    if a := u.get("adamw_step"):
+        lines += ["", f"AdamW `optimizer.step()` for this model: {a['default_ms']} ms as both trainers build it (CPU "
+                  f"default: one tensor at a time), {a['foreach_ms']} ms with `foreach=True`, {a['fused_ms']} ms with "
+                  "`fused=True`."]
+    p = u["profile"]
+    split = ", ".join(f"{k} {v} %" for k, v in p["split_pct"].items())
+    lines += ["", f"Profile (torch.profiler, {p['steps']} steps). Self CPU time by op category: {split}; "
+              f"AdamW's step {p['optimizer_step_share_pct']} % (inclusive). Top ops by self CPU time:", "", *_ops(p)]
+    return lines
+
+
+def _ops(p: dict) -> list[str]:
+    return _table(["op", "self CPU ms/step", "share", "calls/step"],
+                  [[f"`{o['op']}`", o["self_cpu_ms_per_step"], f"{o['share_pct']} %", o["calls_per_step"]]
+                   for o in p["top_ops"]])
+
+
+def _pstats(rows: list[dict]) -> list[str]:
+    return _table(["function", "calls", "self s", "cumulative s"],
+                  [[f"`{r['function']}`", r["calls"], r["self_s"], r["cumulative_s"]] for r in rows])
+
+
+def _input(i: dict) -> list[str]:
+    rows = [[name, f"N={r['n_subcaptions']}, K={r['corner_tokens']}", r["samples_per_s"], r["first_batch_s"],
+             r.get("trainer_samples_per_s", "-"), f"{r['ratio']}x" if "ratio" in r else "-",
+             f"{r['loading_share_of_step_pct']} %" if "ratio" in r else "-"] for name, r in i["loader"].items()]
+    st = i["stages"]
+    lines = ["## 5. Input pipeline vs the trainer", "",
+             f"`lotlip.data.loader.train_batches` as the trainer calls it (tar read, 2,000-sample shuffle buffer, "
+             f"json + PNG decode, {i['transform']}, sub-caption sampling, tokenisation, padding trim), batch "
+             f"{i['batch']}, {i['timed_batches']} timed batches after the first. Trainer: figure 1's lotlip runs "
+             "(same process layout: the loader runs in the trainer's process, so its time is part of every step).", "",
+             *_table(["batches", "texts", "loader samples/s", "first batch s", "trainer samples/s",
+                      "loader / trainer", "loading share of a step"], rows), "",
+             f"Stages alone: tar read + shuffle {st['tar_read_shuffle']} samples/s; json + PNG decode "
+             f"{st['parse_decode_png']} samples/s; the rest (transform, sampling, tokenisation, collation) is the "
+             "difference to the full loader."]
+    if i.get("profile"):
+        lines += ["", f"Profile of the loader ({i['profile']['config']}; cProfile, top by self time):", "",
+                  *_pstats(i["profile"]["top"])]
+    return lines
+
+
+def _eval(e: dict) -> list[str]:
+    enc = e["encode"]
+    lines = ["## 6. Evaluation: long-text retrieval", "",
+             f"{e['model']}; `encode_texts` / `encode_images` as `lotlip evaluate` runs them (batch {e['batch']}), "
+             f"{e['text_style'].upper()}-style long texts (median {e['text_tokens']['median']}, max "
+             f"{e['text_tokens']['max']} BPE tokens; context 77 truncates them).", "",
+             *_table(["context", "texts", "texts/s", "images", "images/s"],
+                     [[r["context"], r["texts"], r["texts_per_s"], r.get("images", "-"), r.get("images_per_s", "-")]
+                      for r in enc]), "",
+             f"Similarity search (`recall_at_k`, R@1 both directions, random unit features of dimension "
+             f"{e['feature_dim']}): peak memory above the resident size before the call.", "",
+             *_table(["N x N", "mode", "rows per block", "block MB", "dense matrix MB", "seconds", "peak extra MB"],
+                     [[f"{r['n']:,}", r["mode"], r["block_rows"], r["similarity_block_mb"], f"{r['dense_matrix_mb']:,}",
+                       r["seconds"], r["peak_extra_mb"]] for r in e["similarity"]]), "",
+             "Blocked top-k keeps one `[rows, N]` block (256 MiB cap) and its top-k indices; the dense N x N matrix "
+             "is never built, so 100k x 100k needs a few hundred MB instead of 40 GB. The time is memory-bound: each "
+             "block is written once and scanned by top-k."]
+    return lines
+
+
+def _pipeline(p: dict) -> list[str]:
+    rows = [[s["stage"], s["jobs"], s["wall_s_total"], s["wall_s_max"], s["cpu_s_total"], s["peak_rss_mb"]]
+            for s in p["stages"]]
+    lines = ["## 7. Pipeline (Snakemake)", "",
+             f"Build: {p['label']}, target `{p['target']}`, `--cores {p['cores']}`, fresh temporary working directory"
+             + (f", `--config {' '.join(p['extra_config'])}`" if p["extra_config"] else "") + ".", "",
+             f"- wall time of the build: **{p['build_wall_s']} s** ({p['jobs']} jobs, {p['failed_jobs']} failed); "
+             f"Snakemake's own peak RSS {p['snakemake_peak_rss_mb']} MB",
+             f"- no-op re-plan (`snakemake -n {p['target']}` on the built tree, {len(p['replan_s'])} runs): "
+             f"**{p['replan_median_s']} s** median ({p['replan_s']}; goal <= {p['goal_replan_s']} s), "
+             f"'Nothing to be done': {p['replan_nothing_to_do']}, peak RSS {p['replan_peak_rss_mb']} MB"
+             + (f"; it planned jobs because: {'; '.join(p['replan_reasons'])}" if p.get("replan_reasons") else ""),
+             "",
+             "Per stage (each job's peak RSS is exact: `getrusage(RUSAGE_CHILDREN).ru_maxrss` of the job's process, "
+             "recorded by a `lotlip` shim first on PATH; the workflow itself is unchanged):", "",
+             *_table(["stage", "jobs", "wall s (sum)", "wall s (max)", "CPU s (sum)", "peak RSS MB (max)"], rows)]
+    if prof := p.get("replan_profile"):
+        lines += ["", "Profile of one re-plan: its top-level imports (`python -X importtime`, cumulative):", "",
+                  *_table(["module", "import s"], [[f"`{i['module']}`", i["cumulative_s"]] for i in prof["imports"]]),
+                  "", "and cProfile of the same command (top by self time):", "", *_pstats(prof["cprofile"])]
+    return lines
+
+
+def _missed(r: dict) -> list[str]:
+    missed = [g for g in r.get("goals", []) if g["met"] is False]
+    lines = ["## Missed goals: where the time goes and what would fix it", ""]
+    if not missed:
+        return lines + ["None of the goals measured in this run was missed."]
+    for g in missed:
+        lines += [f"### Figure {g['figure']}: {g['what']} = {g['value']} (goal {g['goal']})", "",
+                  FIXES.get(g["figure"], lambda _r: "See the figure's profile above.")(r), ""]
+    return lines
+
+
+def _fix_train(r: dict) -> str:
+    return ("Profile: figure 1's cProfile table. lotlip's step is the model's forward/backward plus the in-process "
+            "loader; a worker process for decoding (as open_clip_train's `--workers`) would overlap loading with "
+            "compute.")
+
+
+def _fix_corners(r: dict) -> str:
+    c = r["corners"]
+    return (f"The counted FLOPs differ by {c['flop_overhead_pct']} % and the K-dependent work timed alone is "
+            f"{c['corner_work_overhead_pct']} % of a step, so a step ratio above the goal is machine noise on a shared "
+            f"CPU (quartiles of the paired ratios {c['overhead_pct_quartiles']} %), not corner-token cost: the "
+            "profiles above show the same ops with the same call counts (K=2 adds only the 1+K-token head and a "
+            "larger loss). Fix: more interleaved rounds on a quiet machine; nothing in the model.")
+
+
+def _fix_util(r: dict) -> str:
+    u = r["utilisation"]
+    p = u["profile"]
+    gemm = min(g["of_peak_pct"] for g in u["model_gemms"])
+    bf16, adamw = u.get("bf16_autocast_step"), u.get("adamw_step")
+    speed = f" (what-if step speed-up here: {round(u['step_median_s'] / bf16['median_s'], 2)}x)" if bf16 else ""
+    fused = (f"; AdamW with `fused=True` ({adamw['default_ms']} -> {adamw['fused_ms']} ms per step; "
+             "lotlip/train/loop.py `_optimizer`)") if adamw else ""
+    rest = ", ".join(f"{k} {v} %" for k, v in p["split_pct"].items() if k not in ("matrix products",
+                                                                                     "attention kernels"))
+    return (f"Profile: figure 4's tables. Only {p['matmul_share_pct']} % of op time is matrix products and attention "
+            f"kernels, the work the FLOP count measures; the rest ({rest}) "
+            "is memory-bound work with no counted FLOPs: the packed-QKV layout copies and gradient zero-fills of "
+            "`nn.MultiheadAttention`, GELU and its backward, LayerNorm, softmax, residual adds and AdamW's per-tensor "
+            f"updates. The GEMMs themselves are thin (k = width = 128): the slowest of the model's shapes reaches "
+            f"{gemm} % of the square-matmul peak, and the masked attention runs the CPU flash kernel with an "
+            "explicit [B*H, L, L] mask. "
+            f"What would fix it: bf16 autocast (matmul peak {u['peak_bf16_gflops']} GFLOP/s here){speed}{fused}; "
+            "torch.compile of the step to fuse the elementwise chains (GELU, LayerNorm, adds, copies); a wider model "
+            "(width >= 512) whose GEMMs are compute-bound. The tiny model is sized for CPU minutes, so most of its "
+            "step is memory-bound by design.")
+
+
+def _fix_input(r: dict) -> str:
+    i = r["input"]
+    st = i["stages"]
+    return (f"Profile: figure 5's cProfile table. Tar iteration with its shuffle buffer runs at "
+            f"{st['tar_read_shuffle']} "
+            f"samples/s and PNG + json decode at {st['parse_decode_png']}; the rest of a sample's time is the "
+            "torchvision transform (PIL -> tensor, resize, normalise) and BPE tokenisation, all single-threaded Python "
+            "in the trainer's process. What would fix it: decode in a DataLoader worker process (overlaps with the "
+            "step; the machine has 2 cores, so it competes with the 2 compute threads), write shards in USTAR "
+            "instead of PAX tar format (half the header parsing per member), cache tokenised raw captions in the "
+            "shard, or store decoded uint8 arrays (.npy) instead of PNG.")
+
+
+def _fix_replan(r: dict) -> str:
+    p = r["pipeline"]
+    imports = (p.get("replan_profile") or {}).get("imports") or []
+    heavy = ", ".join(f"`{i['module']}` {i['cumulative_s']} s" for i in imports[:3])
+    text = (f"Profile: figure 7's tables. Every `snakemake` call first imports the Snakefile's Python; the heaviest "
+            f"top-level imports of a re-plan were {heavy or 'not recorded'}; the re-plan's peak RSS is "
+            f"{p['replan_peak_rss_mb']} MB. ")
+    if any(i["module"].startswith(("lotlip.model", "torch", "open_clip", "transformers")) for i in imports[:3]):
+        return text + ("torch is loaded just to plan: `lotlip.plan.sweep_points` imports `lotlip.model.factory` "
+                       "(torch, open_clip, transformers) only to read a model's JSON config and the "
+                       "`LONGCLIP_CONTEXT` constant. Fix (lotlip/plan.py): read the JSON through "
+                       "`importlib.resources` and keep the constant in a torch-free module, so a re-plan costs "
+                       "Snakemake's own start-up and DAG.")
+    return text + ("Fixes: keep heavy imports out of the Snakefile's import path, cache the resolved config, "
+                   "fewer/larger rules.")
+
+
+FIXES = {"1": _fix_train, "2": _fix_corners, "4": _fix_util, "5": _fix_input, "7": _fix_replan}

@@ -94,8 +94,26 @@ def reset_peak_rss() -> bool:
     return True
 
 
+def release_free_memory() -> None:
+    """Return the C heap's free pages to the kernel (glibc ``malloc_trim``), so that RSS counts live memory only."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def measure_peak(fn: Callable[[], object]) -> tuple[object, float | None]:
-    """(result, peak RSS increase in MB over the RSS before the call); None where the kernel cannot tell."""
+    """(result, peak RSS increase in MB over the RSS before the call); None where the kernel cannot tell.
+
+    Free heap pages are released first: otherwise memory freed earlier but still resident could be reused by
+    ``fn`` without raising RSS, and its peak would be understated.
+    """
+    import gc
+
+    gc.collect()
+    release_free_memory()
     before = rss_mb()
     ok = reset_peak_rss()
     result = fn()

@@ -301,23 +301,30 @@ def _fix_corners(r: dict) -> str:
 def _fix_util(r: dict) -> str:
     u = r["utilisation"]
     p = u["profile"]
-    gemm = min(g["of_peak_pct"] for g in u["model_gemms"])
+    slowest = min(g["of_peak_pct"] for g in u["model_gemms"])
     bf16, adamw = u.get("bf16_autocast_step"), u.get("adamw_step")
-    speed = f" (what-if step speed-up here: {round(u['step_median_s'] / bf16['median_s'], 2)}x)" if bf16 else ""
-    fused = (f"; AdamW with `fused=True` ({adamw['default_ms']} -> {adamw['fused_ms']} ms per step; "
-             "lotlip/train/loop.py `_optimizer`)") if adamw else ""
     rest = ", ".join(f"{k} {v} %" for k, v in p["split_pct"].items() if k not in ("matrix products",
                                                                                      "attention kernels"))
-    return (f"Profile: figure 4's tables. Only {p['matmul_share_pct']} % of op time is matrix products and attention "
-            f"kernels, the work the FLOP count measures; the rest ({rest}) "
-            "is memory-bound work with no counted FLOPs: the packed-QKV layout copies and gradient zero-fills of "
-            "`nn.MultiheadAttention`, GELU and its backward, LayerNorm, softmax, residual adds and AdamW's per-tensor "
-            f"updates. The GEMMs themselves are thin (k = width = 128): the slowest of the model's shapes reaches "
-            f"{gemm} % of the square-matmul peak, and the masked attention runs the CPU flash kernel with an "
-            "explicit [B*H, L, L] mask. "
-            f"What would fix it: bf16 autocast (matmul peak {u['peak_bf16_gflops']} GFLOP/s here){speed}{fused}; "
-            "torch.compile of the step to fuse the elementwise chains (GELU, LayerNorm, adds, copies); a wider model "
-            "(width >= 512) whose GEMMs are compute-bound. The tiny model is sized for CPU minutes, so most of its "
+    gemms = (f"The GEMMs run at {slowest} % or more of the square-matmul peak at the model's own shapes, so the "
+             "loss is outside them" if slowest >= 60 else
+             f"The GEMMs themselves are thin (k = width = 128): the slowest of the model's shapes reaches only "
+             f"{slowest} % of the square-matmul peak")
+    fixes = [f"bf16 autocast (matmul peak {u['peak_bf16_gflops']} GFLOP/s here"
+             + (f"; the what-if step ran {round(u['step_median_s'] / bf16['median_s'], 2)}x faster)" if bf16 else ")"),
+             "torch.compile of the step, to fuse the elementwise chains (GELU, LayerNorm, residual adds, the "
+             "QKV copies)",
+             "calling `scaled_dot_product_attention` directly with a broadcast [B, 1, L, L] mask instead of "
+             "`nn.MultiheadAttention`'s packed in-projection and [B*H, L, L] mask (lotlip/model/text_tower.py)",
+             "a wider model (width >= 512), whose step is dominated by compute-bound GEMMs"]
+    if adamw:
+        fixes.append(f"AdamW with `fused=True` ({adamw['default_ms']} -> {adamw['fused_ms']} ms per step; "
+                     f"{p['optimizer_step_share_pct']} % of this step, far more when the cores are oversubscribed; "
+                     "lotlip/train/loop.py `_optimizer`)")
+    return (f"Profile: figure 4's tables. {p['matmul_share_pct']} % of op time is matrix products and attention "
+            f"kernels, the work the FLOP count measures; the rest ({rest}) is memory-bound work with no counted "
+            "FLOPs: the packed-QKV layout copies and gradient zero-fills of `nn.MultiheadAttention`, GELU and its "
+            f"backward, LayerNorm, softmax, residual adds, the optimizer. {gemms}. What would fix it: "
+            + "; ".join(fixes) + ". The tiny model (width 128) is sized for CPU minutes, so a large share of its "
             "step is memory-bound by design.")
 
 
@@ -325,13 +332,17 @@ def _fix_input(r: dict) -> str:
     i = r["input"]
     st = i["stages"]
     return (f"Profile: figure 5's cProfile table. Tar iteration with its shuffle buffer runs at "
-            f"{st['tar_read_shuffle']} "
-            f"samples/s and PNG + json decode at {st['parse_decode_png']}; the rest of a sample's time is the "
-            "torchvision transform (PIL -> tensor, resize, normalise) and BPE tokenisation, all single-threaded Python "
-            "in the trainer's process. What would fix it: decode in a DataLoader worker process (overlaps with the "
-            "step; the machine has 2 cores, so it competes with the 2 compute threads), write shards in USTAR "
-            "instead of PAX tar format (half the header parsing per member), cache tokenised raw captions in the "
-            "shard, or store decoded uint8 arrays (.npy) instead of PNG.")
+            f"{st['tar_read_shuffle']} samples/s and json + PNG decode at {st['parse_decode_png']}; the rest of a "
+            "sample's time is the per-sample torchvision transform (PIL -> tensor, normalise) and BPE tokenisation "
+            "(ftfy clean-up included), all single-threaded Python in the trainer's process, between steps. The tar "
+            "rows of the profile (`frombuf`, `_proc_pax`, `nts`, `nti`) are header parsing: webdataset's ShardWriter "
+            "stamps each member with a float `time.time()` mtime, which tarfile writes as an extra PAX "
+            "header, so every member has two headers. What would fix it: (1) `wds.ShardWriter(..., mtime=0)` in "
+            "`lotlip/data/shards.py` (one header per member, smaller and byte-reproducible shards); (2) in "
+            "`lotlip/data/loader.py`, when the images already have the model's size, stack the uint8 arrays and "
+            "convert + normalise once per batch instead of per sample (same arithmetic, so the same values); "
+            "(3) decode in a DataLoader worker process, which overlaps loading with the step but competes with the "
+            "two compute threads on a 2-core machine.")
 
 
 def _fix_replan(r: dict) -> str:

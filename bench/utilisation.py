@@ -54,19 +54,12 @@ QUICK_UTIL = UtilSettings(batch=8, context=32, rounds=2, peak_n=256, bf16_rounds
 
 def matmul_seconds(n: int, dtype: torch.dtype = torch.float32, reps: int = 3) -> float:
     """Fastest of ``reps`` n x n x n matmuls (after one warm-up)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return best
+    return gemm_seconds(n, n, n, reps, dtype)
 
 
-def gemm_seconds(m: int, k: int, n: int, reps: int = 3) -> float:
-    """Fastest of ``reps`` fp32 ``[m, k] @ [k, n]`` products (after one warm-up)."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def gemm_seconds(m: int, k: int, n: int, reps: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """Fastest of ``reps`` ``[m, k] @ [k, n]`` products in ``dtype`` (after one warm-up)."""
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     a @ b
     best = float("inf")
     for _ in range(reps):

@@ -42,7 +42,7 @@ def build_bench_data(root: Path, n_samples: int, samples_per_shard: int, seed: i
     records = read_jsonl(world_dir / "scenes.jsonl")
     shard_dir.mkdir(parents=True, exist_ok=True)
     sizes: dict[str, int] = {}
-    with wds.ShardWriter(str(shard_dir / "train-%06d.tar"), maxcount=samples_per_shard, verbose=0) as sink:
+    with wds.ShardWriter(str(shard_dir / "train-%06d.tar"), maxcount=samples_per_shard, verbose=0, mtime=0) as sink:
         for i, rec in enumerate(records):
             png = (world_dir / "images" / f"{rec['key']}.png").read_bytes()
             meta = {"raw": rec["raw"], "captions": captions[rec["key"]], "scene": rec["scene"]}

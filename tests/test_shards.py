@@ -30,3 +30,15 @@ def test_missing_captions_name_the_file(tiny_world, tmp_path):
 def test_unbuilt_shards_give_the_command_to_build_them(tmp_path):
     with pytest.raises(ShardError, match="sizes.json: not found; build the shards first"):
         shard_urls(tmp_path)
+
+
+def test_shards_are_byte_reproducible_with_one_header_per_member(tiny_world, tmp_path):
+    import tarfile
+    world, captions, shards = tiny_world
+    again = write_shards(world, captions, tmp_path / "again", 40)
+    assert sorted(again) == sorted(json.loads((shards / "sizes.json").read_text()))
+    for name in again:
+        assert (tmp_path / "again" / name).read_bytes() == (shards / name).read_bytes(), name
+    with tarfile.open(shards / "train-000000.tar") as tf:
+        members = tf.getmembers()
+    assert all(m.mtime == 0 and not m.pax_headers for m in members)

@@ -28,7 +28,8 @@ def write_shards(world_dir: str | Path, captions_path: str | Path, out_dir: str 
                          f"rerun the relabel stage")
     with atomic_dir(out_dir) as tmp:
         pattern = str(tmp / f"{prefix}-%06d.tar")
-        with wds.ShardWriter(pattern, maxcount=samples_per_shard, verbose=0) as sink:
+        # mtime=0: one tar header per member (a float mtime adds a PAX header each) and byte-reproducible shards
+        with wds.ShardWriter(pattern, maxcount=samples_per_shard, verbose=0, mtime=0) as sink:
             for rec in scenes:
                 png = (world_dir / "images" / f"{rec['key']}.png").read_bytes()
                 meta = {"raw": rec["raw"], "captions": captions[rec["key"]], "scene": rec["scene"]}

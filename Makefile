@@ -7,10 +7,14 @@ PYTHON ?= python3.11
 VENV ?= .venv
 CORES ?= 2
 BIN := $(VENV)/bin
-export PATH := $(abspath $(BIN)):$(PATH)
+I2D_VENV ?= .venv-img2dataset
+# img2dataset (real training images, world.source: img2dataset) pins webdataset < 0.3: it lives in its own venv,
+# appended to PATH so that `img2dataset` resolves there while python/snakemake/lotlip resolve in $(VENV)
+export PATH := $(abspath $(BIN)):$(PATH):$(abspath $(I2D_VENV))/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+I2D_STAMP := $(I2D_VENV)/.installed-$(shell sha1sum workflow/envs/img2dataset.txt | cut -c1-12)
 
-.PHONY: install run test lint services clean slurm-up slurm-down
+.PHONY: install img2dataset run test lint services clean slurm-up slurm-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +25,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(I2D_STAMP): workflow/envs/img2dataset.txt
+	test -x $(I2D_VENV)/bin/python || $(PYTHON) -m venv $(I2D_VENV)
+	$(I2D_VENV)/bin/python -m pip install --quiet -r workflow/envs/img2dataset.txt
+	rm -f $(I2D_VENV)/.installed-*
+	touch $@
+
+img2dataset: $(I2D_STAMP)  # the downloader of real training images, in its own venv
+
 run: install
 	$(BIN)/snakemake --cores $(CORES) all
 
@@ -28,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
-test: install lint services
+test: install img2dataset lint services
 	$(BIN)/pytest -q
 
 services:  # as root on Debian: a one-node Slurm cluster for tests/test_slurm_pipeline.py (skipped without it)

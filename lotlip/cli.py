@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 from lotlip.cli_paper import add_parsers as add_paper_parsers
 from lotlip.cli_real import add_parsers as add_real_data_parsers
@@ -34,6 +35,12 @@ def cmd_world(args: argparse.Namespace) -> None:
     from lotlip.world.build import build_train_split
 
     cfg = _cfg(args.cfg)
+    if cfg.world.source == "img2dataset":
+        from lotlip.data.img2dataset import download_images
+
+        sizes = download_images(cfg.world.img2dataset, cfg.world.img2dataset.url_list, args.out)
+        logging.info("downloaded %d images in %d img2dataset shards to %s", sum(sizes.values()), len(sizes), args.out)
+        return
     n = build_train_split(cfg.world, args.out)
     logging.info("wrote %d training scenes to %s", n, args.out)
 
@@ -48,9 +55,21 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     logging.info("wrote benchmark %s (%d images) to %s", args.name, n, args.out)
 
 
+def _world_images(world: Path, backend: str) -> list:
+    """What relabeling sees of the training images: scenes, or (img2dataset) objects with a row ``key``."""
+    from lotlip.data.img2dataset import image_keys, is_img2dataset_world
+    from lotlip.world.build import load_scenes
+
+    if is_img2dataset_world(world):
+        if backend != "precomputed":
+            raise ConfigError(f"relabel.backend: {backend!r} cannot caption {world} (img2dataset images, no scene "
+                              "graphs); use precomputed")
+        return [SimpleNamespace(key=key) for key in image_keys(world)]
+    return load_scenes(world)
+
+
 def cmd_relabel(args: argparse.Namespace) -> None:
     from lotlip.relabel import relabel_scenes
-    from lotlip.world.build import load_scenes
 
     cfg = _cfg(args.cfg).relabel
     options: dict = {}
@@ -59,7 +78,8 @@ def cmd_relabel(args: argparse.Namespace) -> None:
                    "work_dir": args.out.with_name(args.out.name + ".work")}
     elif cfg.backend == "precomputed":
         options = to_dict(cfg.precomputed)
-    records = list(relabel_scenes(cfg.backend, load_scenes(args.world), cfg.captioners, cfg.seed, **options))
+    images = _world_images(args.world, cfg.backend)
+    records = list(relabel_scenes(cfg.backend, images, cfg.captioners, cfg.seed, **options))
     write_jsonl(args.out, records)
     logging.info("relabeled %d images with %s", len(records), ", ".join(cfg.captioners))
 

@@ -39,9 +39,31 @@ CAPTIONERS = ("instructblip", "llava", "sharegpt4v")
 
 
 @dataclass
-class WorldConfig:
-    """Procedural synthetic world (the embedded default's data source)."""
+class Img2DatasetConfig:
+    """Real training images: img2dataset downloads a url list into webdataset shards (``world.source``)."""
 
+    dataset: str | None = _f(None, "catalog dataset (config/datasets.yaml) fetched first; url_list lies in it")
+    url_list: str = _f("", "url table img2dataset reads (csv/tsv/parquet/txt), e.g. the DreamLIP caption CSV")
+    input_format: str = _f("csv", "url_list format", choices=("csv", "tsv", "parquet", "txt", "json"))
+    url_col: str = _f("Image Path", "column holding the image url")
+    caption_col: str | None = _f("raw_caption", "column holding the alt-text (kept as the shard's txt)")
+    image_size: int = _f(224, "downloaded images are resized to this side", min=16)
+    resize_mode: str = _f("center_crop", "img2dataset resize mode",
+                          choices=("no", "keep_ratio", "keep_ratio_largest", "center_crop", "border"))
+    samples_per_shard: int = _f(10000, "url rows per img2dataset shard (keys encode shard and row)", min=1)
+    processes: int = _f(1, "download processes", min=1)
+    threads: int = _f(16, "download threads per process", min=1)
+    timeout_s: int = _f(10, "per-image download timeout in seconds", min=1)
+    retries: int = _f(2, "per-image retries", min=0)
+    command: str = _f("img2dataset", "img2dataset executable (own environment: it pins webdataset < 0.3)")
+
+
+@dataclass
+class WorldConfig:
+    """Where training images come from: the procedural synthetic world (default) or img2dataset shards."""
+
+    source: str = _f("synthetic", "training images: synthetic | img2dataset", choices=("synthetic", "img2dataset"))
+    img2dataset: Img2DatasetConfig = field(default_factory=Img2DatasetConfig)
     seed: int = _f(0, "seed of the training-split scenes", min=0)
     image_size: int = _f(32, "rendered image side in pixels", min=16, max=512)
     n_train: int = _f(6000, "number of training images", min=1)
@@ -366,6 +388,9 @@ def _check_relations(cfg: LotlipConfig) -> None:
         missing = [c for c in cfg.relabel.captioners if c not in cfg.relabel.hf.models]
         if missing:
             raise ConfigError(f"relabel.hf.models: no model for captioner {missing[0]!r}")
+    if cfg.world.source == "img2dataset":
+        if not cfg.world.img2dataset.url_list:
+            raise ConfigError("world.img2dataset.url_list: required when world.source is img2dataset")
     if cfg.relabel.backend == "precomputed" and not cfg.relabel.precomputed.path:
         raise ConfigError("relabel.precomputed.path: required by the precomputed backend")
     model = Path(cfg.train.model)
@@ -554,6 +579,14 @@ def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config"
     _check_ranges(cfg, "")
     _check_relations(cfg)
     return cfg
+
+
+def check_stages(cfg: LotlipConfig) -> None:
+    """Relations between stages, checked on the whole workflow config (a stage's ``--cfg`` carries only its
+    sections, the others at their defaults)."""
+    if cfg.world.source == "img2dataset" and cfg.relabel.backend != "precomputed":
+        raise ConfigError(f"relabel.backend: {cfg.relabel.backend!r} needs the synthetic world's scene graphs or "
+                          "PNGs; with world.source img2dataset use precomputed (released long captions)")
 
 
 def _describe(exc: OmegaConfBaseException) -> str:

@@ -74,3 +74,15 @@ def read_jsonl(path: str | Path) -> list[dict]:
 def write_jsonl(path: str | Path, records: list[dict]) -> None:
     """Write records as JSON lines atomically."""
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+def write_csv_md(df: Any, csv_path: str | Path, markdown: str | None = None) -> None:
+    """A table as CSV plus its Markdown rendering beside it (``.md``), each written atomically.
+
+    ``markdown`` defaults to the frame's plain ``to_markdown``; callers with captions or grouped headers pass
+    their own.
+    """
+    csv_path = Path(csv_path)
+    with atomic_path(csv_path) as tmp:
+        df.to_csv(tmp, index=False)
+    write_text(csv_path.with_suffix(".md"), markdown if markdown is not None else df.to_markdown(index=False) + "\n")

@@ -108,9 +108,20 @@ def fetch_markers(cfg: Any, bench: str) -> list[str]:
     return [FETCHED.format(dataset=d) for d in SOURCES[source(cfg, bench)].datasets]
 
 
+def world_inputs(cfg: Any) -> list[str]:
+    """Marker of the catalog dataset holding the url list of img2dataset training images (none for synthetic)."""
+    world = getattr(cfg, "world", None)
+    if world is None or world.source != "img2dataset" or not world.img2dataset.dataset or not trained_runs(cfg):
+        return []
+    return [FETCHED.format(dataset=world.img2dataset.dataset)]
+
+
 def fetched_datasets(cfg: Any) -> list[str]:
-    """Every catalog dataset the selected real benchmarks need."""
-    return sorted({d for b in real_benchmarks(cfg) for d in SOURCES[source(cfg, b)].datasets})
+    """Every catalog dataset the selected real benchmarks and the training images need."""
+    needed = {d for b in real_benchmarks(cfg) for d in SOURCES[source(cfg, b)].datasets}
+    if world_inputs(cfg):
+        needed.add(cfg.world.img2dataset.dataset)
+    return sorted(needed)
 
 
 def import_args(cfg: Any, bench: str) -> str:

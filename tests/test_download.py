@@ -210,9 +210,10 @@ def test_unsafe_zip_members_are_refused(tmp_path, name, data, mode, reason):
 
 def test_real_catalog_is_well_formed():
     catalog = load_catalog()
-    assert {"dci", "iiw", "sharegpt4v", "urban1k", "docci", "mscoco", "flickr30k", "imagenet"} <= set(catalog)
+    assert {"dci", "iiw", "sharegpt4v", "urban1k", "docci", "mscoco", "flickr30k", "imagenet",
+            "dreamlip-cc3m"} <= set(catalog)
     for name, entry in catalog.items():
-        assert callable(getattr(benchmarks, entry["loader"])), name
+        assert entry["loader"] is None or callable(getattr(benchmarks, entry["loader"])), name
         for spec in entry["files"]:
             assert "sha256" in spec and "size" in spec, name
             assert spec["sha256"] is None or len(spec["sha256"]) == 64, name

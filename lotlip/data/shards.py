@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tarfile
 from pathlib import Path
 
 import webdataset as wds
 
+from lotlip.data.img2dataset import is_img2dataset_world, iter_images
 from lotlip.io import atomic_dir, read_jsonl, write_json
+
+log = logging.getLogger(__name__)
 
 
 class ShardError(ValueError):
@@ -18,8 +22,14 @@ class ShardError(ValueError):
 
 def write_shards(world_dir: str | Path, captions_path: str | Path, out_dir: str | Path,
                  samples_per_shard: int, prefix: str = "train") -> dict[str, int]:
-    """Write ``out_dir/<prefix>-NNNNNN.tar`` + ``sizes.json``; returns shard name -> sample count."""
+    """Write ``out_dir/<prefix>-NNNNNN.tar`` + ``sizes.json``; returns shard name -> sample count.
+
+    ``world_dir`` is the synthetic world (``scenes.jsonl`` + ``images/``) or img2dataset output
+    (:mod:`lotlip.data.img2dataset`); either way every sample gets its image and ``json`` with ``raw`` + ``captions``.
+    """
     world_dir = Path(world_dir)
+    if is_img2dataset_world(world_dir):
+        return _write_img2dataset_shards(world_dir, captions_path, out_dir, samples_per_shard, prefix)
     scenes = read_jsonl(world_dir / "scenes.jsonl")
     captions = {r["key"]: r["captions"] for r in read_jsonl(captions_path)}
     missing = [r["key"] for r in scenes if r["key"] not in captions]
@@ -36,6 +46,33 @@ def write_shards(world_dir: str | Path, captions_path: str | Path, out_dir: str 
                 sink.write({"__key__": rec["key"], "png": png, "json": json.dumps(meta).encode()})
         counts = _count(tmp, prefix)
         write_json(tmp / "sizes.json", counts)
+    return counts
+
+
+def _write_img2dataset_shards(world_dir: Path, captions_path: str | Path, out_dir: str | Path,
+                              samples_per_shard: int, prefix: str) -> dict[str, int]:
+    """Join downloaded images to their released captions by url-table row; images without captions are counted."""
+    captions = {r["key"]: r for r in read_jsonl(captions_path)}
+    uncaptioned = 0
+    with atomic_dir(out_dir) as tmp:
+        pattern = str(tmp / f"{prefix}-%06d.tar")
+        with wds.ShardWriter(pattern, maxcount=samples_per_shard, verbose=0, mtime=0) as sink:
+            for sample in iter_images(world_dir):
+                rec = captions.get(sample.key)
+                if rec is None:
+                    uncaptioned += 1
+                    continue
+                meta = {"raw": rec.get("raw") or sample.caption, "captions": rec["captions"],
+                        "url": rec.get("url") or sample.url}
+                sink.write({"__key__": sample.key, sample.ext: sample.image, "json": json.dumps(meta).encode()})
+        counts = _count(tmp, prefix)
+        if not any(counts.values()):
+            raise ShardError(f"{captions_path}: none of the images in {world_dir} has a caption row "
+                             f"(keys are 9-digit url-table rows); rerun the relabel stage")
+        write_json(tmp / "sizes.json", counts)
+    if uncaptioned:
+        log.warning("%d downloaded images have no caption row in %s (dropped as bad rows); %d samples written",
+                    uncaptioned, captions_path, sum(counts.values()))
     return counts
 
 
@@ -69,8 +106,8 @@ def first_keys(urls: list[str], n: int) -> set[str]:
     return set(sorted(keys)[:n])
 
 
-def decode_png(data: bytes):
-    """PNG bytes -> RGB PIL image."""
+def decode_image(data: bytes):
+    """Encoded image bytes (PNG, JPEG, WebP) -> RGB PIL image."""
     from PIL import Image
 
     return Image.open(io.BytesIO(data)).convert("RGB")

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image, UnidentifiedImageError
 
-from lotlip.data.shards import decode_png
+from lotlip.data.img2dataset import IMAGE_FIELDS
+from lotlip.data.shards import decode_image
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ class SkipCounter:
 
 def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str, dict[str, str]]:
     """(image, raw caption, {captioner: long caption}) of a shard sample; raises BadSampleError(reason)."""
-    if "png" not in sample or "json" not in sample:
-        raise BadSampleError("missing_field", "png" if "png" not in sample else "json")
+    image_field = next((f for f in IMAGE_FIELDS if f in sample), None)
+    if image_field is None or "json" not in sample:
+        raise BadSampleError("missing_field", "png" if image_field is None else "json")
     try:
         text = sample["json"].decode("utf-8") if isinstance(sample["json"], bytes) else sample["json"]
     except UnicodeDecodeError as exc:
@@ -67,7 +69,7 @@ def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str
         raise BadSampleError("caption_too_long", f"{len(too_long[0])} > {max_caption_chars} characters")
     longs = {name: t for name, t in longs.items() if t.strip()}
     try:
-        image = decode_png(sample["png"])
+        image = decode_image(sample[image_field])
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise BadSampleError("undecodable_image", str(exc)[:120]) from None
     return image, raw, longs

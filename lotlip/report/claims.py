@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lotlip.config import ClaimConfig
-from lotlip.io import atomic_path
+from lotlip.io import write_csv_md
 from lotlip.report.evals import kind_values
 from lotlip.report.intervals import Estimate, difference
 
@@ -79,8 +79,4 @@ def _effect(row: pd.Series) -> str:
 
 def write_claims(df: pd.DataFrame, csv_path: str | Path) -> None:
     """``claims.csv`` and ``claims.md`` beside it, atomically."""
-    csv_path = Path(csv_path)
-    with atomic_path(csv_path) as tmp:
-        df.to_csv(tmp, index=False)
-    with atomic_path(csv_path.with_suffix(".md")) as tmp:
-        tmp.write_text(to_markdown(df))
+    write_csv_md(df, csv_path, to_markdown(df))

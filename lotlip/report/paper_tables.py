@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lotlip.config import PaperTableConfig
-from lotlip.io import atomic_path
+from lotlip.io import write_csv_md
 from lotlip.report.evals import seed_values
 from lotlip.report.intervals import estimate
 
@@ -64,8 +64,4 @@ def to_markdown(df: pd.DataFrame, spec: PaperTableConfig, kinds: dict[str, str])
 
 def write_paper_table(df: pd.DataFrame, spec: PaperTableConfig, kinds: dict[str, str], csv_path: str | Path) -> None:
     """Write the CSV and its Markdown rendering (``.md``) atomically."""
-    csv_path = Path(csv_path)
-    with atomic_path(csv_path) as tmp:
-        df.to_csv(tmp, index=False)
-    with atomic_path(csv_path.with_suffix(".md")) as tmp:
-        tmp.write_text(to_markdown(df, spec, kinds))
+    write_csv_md(df, csv_path, to_markdown(df, spec, kinds))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lotlip.data.img2dataset import is_img2dataset_world
 from lotlip.data.subcaptions import split_sentences
 from lotlip.io import read_jsonl
 
@@ -22,12 +23,17 @@ def _row(name: str, kind: str, n_images: int, texts: list[str], count_tokens: Ca
 def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: list[str | Path],
                   count_tokens: Callable[[str], int]) -> pd.DataFrame:
     """One row per text source: training raw captions, each captioner's long captions, each benchmark."""
-    scenes = read_jsonl(Path(world_dir) / "scenes.jsonl")
-    rows = [_row("train (raw)", "train", len(scenes), [r["raw"] for r in scenes], count_tokens)]
     captions = read_jsonl(captions_path)
-    for captioner in sorted(captions[0]["captions"]) if captions else []:
-        longs = [r["captions"][captioner]["long"] for r in captions]
-        rows.append(_row(f"train (long, {captioner})", "train", len(captions), longs, count_tokens))
+    if is_img2dataset_world(world_dir):  # real images: raw captions are the caption table's (of downloaded images)
+        n_images = sum(json.loads((Path(world_dir) / "sizes.json").read_text()).values())
+        raws = [r["raw"] for r in captions if r.get("raw")]
+    else:
+        scenes = read_jsonl(Path(world_dir) / "scenes.jsonl")
+        n_images, raws = len(scenes), [r["raw"] for r in scenes]
+    rows = [_row("train (raw)", "train", n_images, raws, count_tokens)]
+    for captioner in sorted({name for r in captions for name in r["captions"]}):  # released rows may lack one
+        longs = [r["captions"][captioner]["long"] for r in captions if captioner in r["captions"]]
+        rows.append(_row(f"train (long, {captioner})", "train", len(longs), longs, count_tokens))
     for bench in map(Path, bench_dirs):
         meta = json.loads((bench / "meta.json").read_text())
         records = read_jsonl(bench / "texts.jsonl")

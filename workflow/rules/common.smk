@@ -4,7 +4,7 @@ import json
 import shlex
 import sys
 
-from lotlip.config import ConfigError, load_config, run_config, to_dict
+from lotlip.config import ConfigError, check_stages, load_config, run_config, to_dict
 from lotlip.plan import (
     CHECKPOINT,
     alternation,
@@ -39,6 +39,7 @@ from lotlip.report.registry import TABLES as TABLE_SPECS
 
 try:
     CFG = load_config(config, origin="config")
+    check_stages(CFG)
 except ConfigError as exc:
     sys.exit(f"lotlip: config error: {exc}")
 

@@ -1,8 +1,11 @@
-# Stage 1 (fetch/world): the synthetic world's training split and generated benchmarks (real ones: fetch.smk).
-from lotlip.plan import alternation, synthetic_benchmarks
+# Stage 1 (fetch/world): the training images (the synthetic world, or img2dataset shards of a fetched url list)
+# and generated benchmarks (real ones: fetch.smk).
+from lotlip.plan import alternation, synthetic_benchmarks, world_inputs
 
 
 rule world:
+    input:
+        world_inputs(CFG),
     output:
         directory("resources/world/train"),
     params:

@@ -91,7 +91,9 @@ class LongClipLoss(torch.nn.Module):
     Feature 0 (the short caption) is matched against the image features rebuilt from their top ``pca_dim``
     principal components (re-normalised); every other feature (long texts, [CLS] only) against the full image
     features. As in Long-CLIP the short and long terms weigh 1:1; the long term is the mean over long texts.
-    The PCA runs over this process's batch.
+    The PCA runs over this process's batch, before features are gathered across ranks: Long-CLIP's training
+    code does the same (PCA of the local image features, then ``all_gather``), so with DDP the short-text target
+    depends on the per-GPU batch, as in the recipe being reproduced.
     """
 
     def __init__(self, pca_dim: int = 32, label_smoothing: float = 0.1, **clip_loss_kwargs):

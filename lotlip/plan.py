@@ -108,6 +108,21 @@ def fetch_markers(cfg: Any, bench: str) -> list[str]:
     return [FETCHED.format(dataset=d) for d in SOURCES[source(cfg, bench)].datasets]
 
 
+def world_settings(cfg: Any) -> dict:
+    """The ``world`` settings the training images depend on: the synthetic generator's, or img2dataset's.
+
+    The rules' params carry only these, so a download setting never rebuilds the synthetic world (and the
+    synthetic world's params read as they did before ``world.source`` existed).
+    """
+    from dataclasses import asdict
+
+    world = asdict(cfg.world)
+    if world.pop("source") == "synthetic":
+        world.pop("img2dataset")
+        return world
+    return {"source": "img2dataset", "img2dataset": world["img2dataset"]}
+
+
 def world_inputs(cfg: Any) -> list[str]:
     """Marker of the catalog dataset holding the url list of img2dataset training images (none for synthetic)."""
     world = getattr(cfg, "world", None)

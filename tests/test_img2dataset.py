@@ -216,3 +216,15 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
     assert (tmp_path / "results" / "checkpoints" / "lotlip" / "seed0" / "model.pt").is_file()
     again = subprocess.run([*cmd, "-n", *target, *configs], capture_output=True, text=True, env=env, timeout=300)
     assert planned_jobs(again.stdout + again.stderr) == {}
+
+
+def test_world_params_carry_only_the_configured_source():
+    from lotlip.plan import world_settings
+
+    synthetic = load_config(REPO / "config" / "config.yaml")
+    assert set(world_settings(synthetic)) == {"seed", "image_size", "n_train", "min_objects", "max_objects"}
+    real = load_config(REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml")
+    settings = world_settings(real)
+    assert set(settings) == {"source", "img2dataset"} and settings["img2dataset"]["url_col"] == "Image Path"
+    faster = load_config(REPO / "config" / "config.yaml", {"world": {"img2dataset": {"threads": 99}}})
+    assert world_settings(faster) == world_settings(synthetic)  # a download setting leaves the synthetic world

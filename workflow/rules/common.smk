@@ -34,6 +34,7 @@ from lotlip.plan import (
     text_init_checkpoint,
     trained_pairs,
     trained_runs,
+    world_settings,
 )
 from lotlip.report.registry import TABLES as TABLE_SPECS
 
@@ -70,8 +71,13 @@ def cfg_json(*sections):
     return json.dumps({s: to_dict(getattr(CFG, s)) for s in sections}, sort_keys=True)
 
 
+def world_json():
+    """``--cfg`` of the world rule: only the settings of the configured source (lotlip.plan.world_settings)."""
+    return json.dumps({"world": world_settings(CFG)}, sort_keys=True)
+
+
 def benchmark_json(bench):
-    return json.dumps({"world": to_dict(CFG.world), "benchmarks": {bench: to_dict(CFG.benchmarks[bench])}},
+    return json.dumps({"world": world_settings(CFG), "benchmarks": {bench: to_dict(CFG.benchmarks[bench])}},
                       sort_keys=True)
 
 

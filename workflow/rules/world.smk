@@ -9,7 +9,7 @@ rule world:
     output:
         directory("resources/world/train"),
     params:
-        cfg=lambda w: cfg_json("world"),
+        cfg=lambda w: world_json(),
     conda:
         "../envs/lotlip.yaml"
     log:

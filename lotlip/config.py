@@ -167,6 +167,7 @@ class TrainConfig:
     warmup_steps: int = _f(20, "linear warm-up steps before cosine decay", min=0)
     checkpoint_every: int = _f(100, "steps between resumable checkpoints", min=1)
     threads: int = _f(2, "torch intra-op threads", min=1)
+    workers: int = _f(0, "data-loading worker processes per rank (0: decode in the training process)", min=0)
     device: str = _f("cpu", "torch device (cpu, cuda, cuda:0, ...)")
     seed: int = _f(0, "seed of initialisation and data order", min=0)
 

@@ -57,12 +57,13 @@ def test_train_writes_a_loadable_checkpoint_and_evaluates(tiny_cfg, tiny_world, 
     assert metrics["n_images"] == 12 and 0 <= metrics["i2t_r1"] <= 100
 
 
-def test_interrupted_training_resumes_to_identical_weights(tiny_cfg, tiny_world, tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupted_training_resumes_to_identical_weights(tiny_cfg, tiny_world, tmp_path, monkeypatch, workers):
     _, _, shards = tiny_world
-    run = _run(tiny_cfg, "lotlip", steps=4, checkpoint_every=2)
+    run = _run(tiny_cfg, "lotlip", steps=4, checkpoint_every=2, workers=workers)
     loop.train(run, shards, tmp_path / "a" / "model.pt")
 
-    real_batches = loop.train_batches
+    real_batches = loop.parallel_train_batches
 
     def dying_batches(*args, **kwargs):
         for i, batch in enumerate(real_batches(*args, **kwargs)):
@@ -70,11 +71,11 @@ def test_interrupted_training_resumes_to_identical_weights(tiny_cfg, tiny_world,
                 raise KeyboardInterrupt("simulated kill at step 3")
             yield batch
 
-    monkeypatch.setattr(loop, "train_batches", dying_batches)
+    monkeypatch.setattr(loop, "parallel_train_batches", dying_batches)
     with pytest.raises(KeyboardInterrupt):
         loop.train(run, shards, tmp_path / "b" / "model.pt")
     assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "model.pt").exists()
-    monkeypatch.setattr(loop, "train_batches", real_batches)
+    monkeypatch.setattr(loop, "parallel_train_batches", real_batches)
     summary = loop.train(run, shards, tmp_path / "b" / "model.pt")
     assert summary["resumed_from"] == 2
     a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]

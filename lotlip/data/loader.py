@@ -24,8 +24,10 @@ from lotlip.model.tokenizer import CornerTokenizer, trim_padding
 def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, skips: SkipCounter) -> Iterator[dict]:
     order = list(urls)
     random.Random(f"shards:{seed}:{epoch}").shuffle(order)
-    # nodesplitter=None: each rank already reads only its own shards (lotlip.train.distributed.rank_shards)
-    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False, nodesplitter=None, handler=skips.shard_error)
+    # nodesplitter/workersplitter=None: each rank already reads only its own shards
+    # (lotlip.train.distributed.rank_shards) and each loader worker its own (ShardBatches)
+    ds = wds.WebDataset(order, shardshuffle=False, empty_check=False, nodesplitter=None, workersplitter=None,
+                        handler=skips.shard_error)
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, initial=shuffle_buffer, rng=random.Random(f"buffer:{seed}:{epoch}"))
     return iter(ds)
@@ -93,3 +95,62 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
         if n_good == 0:
             raise ValueError(f"shards {urls[:2]}...: no usable samples (skipped: {dict(skips.counts)})")
         epoch += 1  # a partial last batch is dropped
+
+
+def worker_start_step(start_step: int, worker: int, workers: int) -> int:
+    """Batches worker ``worker`` of ``workers`` made before global batch ``start_step`` (round-robin order)."""
+    return max(0, -(-(start_step - worker) // workers))
+
+
+class ShardBatches(torch.utils.data.IterableDataset):
+    """:func:`train_batches` split over DataLoader worker processes, batch order kept deterministic.
+
+    Worker ``w`` of ``k`` reads shards ``w, w + k, ...`` and makes whole batches; ``DataLoader`` hands them out
+    round-robin, so global batch ``j`` is worker ``j % k``'s batch ``j // k`` and a resumed run (``start_step``)
+    sees the same batches (the worker roles rotate so that the one owning batch ``start_step`` runs first).
+    Each batch comes with the worker's skip counts so far, which :func:`parallel_train_batches` folds back into
+    the caller's :class:`SkipCounter`.
+    """
+
+    def __init__(self, urls: list[str], start_step: int, kwargs: dict) -> None:
+        super().__init__()
+        self.urls, self.start_step, self.kwargs = urls, start_step, kwargs
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, dict[str, int]]]:
+        info = torch.utils.data.get_worker_info()
+        process, workers = (info.id, info.num_workers) if info else (0, 1)
+        # DataLoader asks process 0 first, so after a resume process p plays worker (p + start) % k: the
+        # worker whose turn global batch ``start`` is comes first
+        worker = (process + self.start_step) % workers
+        urls = self.urls[worker::workers]
+        skips = SkipCounter(strict=self.kwargs["sampling"].strict)
+        sizes = self.kwargs.get("sizes")
+        kwargs = {**self.kwargs, "skips": skips,
+                  "sizes": {u: sizes[u] for u in urls if u in sizes} if sizes is not None else None}
+        start = worker_start_step(self.start_step, worker, workers)
+        for images, tokens in train_batches(urls, start_step=start, **kwargs):
+            yield images, tokens, process, dict(skips.counts)
+
+
+def parallel_train_batches(urls: list[str], workers: int, start_step: int = 0, skips: SkipCounter | None = None,
+                           **kwargs) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """:func:`train_batches` decoded in ``workers`` processes (0: in this process), same arguments."""
+    if workers == 0:
+        yield from train_batches(urls, start_step=start_step, skips=skips, **kwargs)
+        return
+    if len(urls) < workers:
+        raise ValueError(f"train.workers: {workers} workers but only {len(urls)} shards for this rank; "
+                         "use fewer workers or smaller shards (shards.samples_per_shard)")
+    skips = skips if skips is not None else SkipCounter(strict=kwargs["sampling"].strict)
+    # own generator: the workers' base seed must not consume the global torch RNG a checkpoint restores
+    loader = torch.utils.data.DataLoader(ShardBatches(urls, start_step, kwargs), batch_size=None,
+                                         num_workers=workers, persistent_workers=True, prefetch_factor=2,
+                                         generator=torch.Generator().manual_seed(kwargs["seed"]))
+    seen: dict[int, Counter] = {}
+    for images, tokens, worker, counts in loader:
+        before = seen.get(worker, Counter())
+        for reason, n in counts.items():
+            if n > before[reason]:
+                skips.skip(f"loader worker {worker}", reason, n=n - before[reason])
+        seen[worker] = Counter(counts)
+        yield images, tokens

@@ -22,7 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from lotlip.config import ExperimentConfig, RunConfig, to_dict
-from lotlip.data.loader import shard_sizes, train_batches
+from lotlip.data.loader import parallel_train_batches, shard_sizes
 from lotlip.data.shards import first_keys, shard_urls
 from lotlip.data.validate import SkipCounter
 from lotlip.io import atomic_path
@@ -178,10 +178,11 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     skips = SkipCounter(strict=run.sampling.strict)
     urls = shard_urls(shard_dir)
     keep = first_keys(urls, exp.train_samples) if exp.train_samples else None
-    batches = train_batches(distributed.rank_shards(urls, dist_info), run.sampling, tokenizer,
-                            transform, distributed.local_batch_size(tc.batch_size, dist_info), tc.seed,
-                            start_step=start, captioners=exp.captioners, skips=skips, keep=keep,
-                            sizes=shard_sizes(shard_dir))
+    batches = parallel_train_batches(distributed.rank_shards(urls, dist_info), tc.workers, start_step=start,
+                                     skips=skips, sampling=run.sampling, tokenizer=tokenizer, transform=transform,
+                                     batch_size=distributed.local_batch_size(tc.batch_size, dist_info),
+                                     seed=tc.seed, captioners=exp.captioners, keep=keep,
+                                     sizes=shard_sizes(shard_dir))
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
     if not new_log and dist_info.is_main:
@@ -230,6 +231,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
                 fh.flush()
                 _save_state(state_path, model, optimizer, step + 1)
     progress.close()
+    batches.close()  # stops loader workers, if any
     if board is not None:
         board.close()
     elapsed = time.perf_counter() - t0

@@ -334,15 +334,13 @@ def _fix_input(r: dict) -> str:
     return (f"Profile: figure 5's cProfile table. Tar iteration with its shuffle buffer runs at "
             f"{st['tar_read_shuffle']} samples/s and json + PNG decode at {st['parse_decode_png']}; the rest of a "
             "sample's time is the per-sample torchvision transform (PIL -> tensor, normalise) and BPE tokenisation "
-            "(ftfy clean-up included), all single-threaded Python in the trainer's process, between steps. The tar "
-            "rows of the profile (`frombuf`, `_proc_pax`, `nts`, `nti`) are header parsing: webdataset's ShardWriter "
-            "stamps each member with a float `time.time()` mtime, which tarfile writes as an extra PAX "
-            "header, so every member has two headers. What would fix it: (1) `wds.ShardWriter(..., mtime=0)` in "
-            "`lotlip/data/shards.py` (one header per member, smaller and byte-reproducible shards); (2) in "
-            "`lotlip/data/loader.py`, when the images already have the model's size, stack the uint8 arrays and "
-            "convert + normalise once per batch instead of per sample (same arithmetic, so the same values); "
-            "(3) decode in a DataLoader worker process, which overlaps loading with the step but competes with the "
-            "two compute threads on a 2-core machine.")
+            "(ftfy clean-up included), all single-threaded Python in the trainer's process, between steps. Shards "
+            "are written with `mtime=0` (one tar header per member; a float mtime added a PAX header to each). "
+            "What would fix the rest: (1) in `lotlip/data/loader.py`, when the images already have the model's "
+            "size, stack the uint8 arrays and convert + normalise once per batch instead of per sample (same "
+            "arithmetic, so the same values); (2) `train.workers: k` decodes in k DataLoader processes, which "
+            "overlaps loading with the step (the choice on GPU nodes) but competes with the two compute threads "
+            "on a 2-core machine.")
 
 
 def _fix_replan(r: dict) -> str:

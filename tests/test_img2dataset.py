@@ -21,6 +21,7 @@ from PIL import Image
 
 from lotlip.config import ConfigError, SamplingConfig, check_stages, load_config
 from lotlip.data.img2dataset import (
+    REQUEST_FILE,
     Img2DatasetError,
     finish_download,
     image_keys,
@@ -198,6 +199,9 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
             "select": {"experiments": ["lotlip"], "benchmarks": ["dci_syn"]},
             "train": {"steps": 2, "batch_size": 4, "threads": 1}, "seeds": [0]}
     (tmp_path / "tier.yaml").write_text(json.dumps(tier))
+    # an interrupted download of other urls: incremental mode would keep its finished shard 0 if it were resumed
+    img2dataset_layout(tmp_path / "resources" / "world" / "train.partial", 1, 8, failed=set())
+    (tmp_path / "resources" / "world" / "train.partial" / REQUEST_FILE).write_text('{"command": ["other"]}')
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "no_proxy": "127.0.0.1"}
     target = ["results/checkpoints/lotlip/seed0/model.pt", "results/table_dataset_stats.csv"]
     configs = ["--configfile", str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml"),

@@ -5,7 +5,8 @@ for each downloaded image), ``<shard>.parquet`` and ``<shard>_stats.json`` per s
 url rows, with ``<shard>`` = 5 digits and ``<key>`` = ``shard * 10**d + row in shard`` zero-padded to ``5 + d``
 digits, ``d = ceil(log10(number_sample_per_shard))``. It runs in its own environment (it pins
 ``webdataset < 0.3``), so it is called as a command. :func:`download_images` downloads into ``<out>.partial``
-(img2dataset's incremental mode skips finished shards, so an interrupted download resumes) and renames it to
+(img2dataset's incremental mode skips finished shards, so an interrupted download of the same url list with the
+same settings resumes; anything else starts over) and renames it to
 ``<out>`` once complete, with ``sizes.json`` and ``source.json`` added.
 
 Keys: every sample is named by its 9-digit data-row index in the url table (:func:`row_key`), the key
@@ -31,6 +32,9 @@ from lotlip.io import write_json
 
 log = logging.getLogger(__name__)
 
+# in <out>.partial: what is being downloaded (a resume must match it); not *.json, which img2dataset's
+# incremental mode reads as shard stats
+REQUEST_FILE = ".lotlip-request"
 SOURCE_FILE = "source.json"  # marks a world folder as img2dataset output; holds the shard size keys depend on
 IMAGE_FIELDS = ("jpg", "png", "webp", "jpeg")
 
@@ -82,8 +86,13 @@ def download_images(cfg: Any, url_list: str | Path, out_dir: str | Path) -> dict
         raise Img2DatasetError(f"world.img2dataset.command: {cfg.command!r} is not on PATH; install img2dataset in "
                                "its own environment (it pins webdataset < 0.3), e.g. `make img2dataset`")
     partial = out_dir.with_name(out_dir.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
     command = img2dataset_command(cfg, url_list, partial)
+    request = {"command": command, "url_list_bytes": url_list.stat().st_size}
+    if partial.is_dir() and _read_request(partial) != request:  # left by a download of other urls or settings
+        log.warning("%s: left by a different download; starting over", partial)
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    write_json(partial / REQUEST_FILE, request)
     log.info("running %s", " ".join(command))
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -91,6 +100,13 @@ def download_images(cfg: Any, url_list: str | Path, out_dir: str | Path) -> dict
         raise Img2DatasetError(f"{cfg.command} exited with {done.returncode} for {url_list}; "
                                f"{partial} is kept and resumes on the next run:\n{tail}")
     return finish_download(partial, out_dir, url_list, cfg.samples_per_shard)
+
+
+def _read_request(partial: Path) -> dict | None:
+    try:
+        return json.loads((partial / REQUEST_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def finish_download(partial: str | Path, out_dir: str | Path, url_list: str | Path,

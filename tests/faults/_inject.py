@@ -31,7 +31,7 @@ def _wait_to_be_killed() -> None:
 def _arm_pause(at_step: int) -> None:
     from lotlip.train import loop
 
-    real = loop.train_batches
+    real = loop.parallel_train_batches
 
     def paused(*args, start_step: int = 0, **kwargs):
         for i, batch in enumerate(real(*args, start_step=start_step, **kwargs)):
@@ -39,7 +39,7 @@ def _arm_pause(at_step: int) -> None:
                 _wait_to_be_killed()
             yield batch
 
-    loop.train_batches = paused
+    loop.parallel_train_batches = paused
 
 
 def _arm_cut_save(nth: int) -> None:

@@ -156,11 +156,16 @@ def read_source(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def downloaded_sizes(folder: str | Path) -> dict[str, int]:
+    """Shard tar name -> images, as :func:`finish_download` recorded them in ``sizes.json``."""
+    return json.loads((Path(folder) / "sizes.json").read_text())
+
+
 def iter_images(folder: str | Path) -> Iterator[ImageSample]:
     """Every downloaded image of an img2dataset world folder, in shard order, keyed by url-table row."""
     folder = Path(folder)
     per_shard = read_source(folder)["samples_per_shard"]
-    urls = [str(folder / name) for name in sorted(json.loads((folder / "sizes.json").read_text()))]
+    urls = [str(folder / name) for name in sorted(downloaded_sizes(folder))]
     for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=None):
         where = f"{sample.get('__url__', folder)}:{sample['__key__']}"
         ext = next((f for f in IMAGE_FIELDS if f in sample), None)
@@ -178,7 +183,7 @@ def image_keys(folder: str | Path) -> list[str]:
     folder = Path(folder)
     per_shard = read_source(folder)["samples_per_shard"]
     keys = []
-    for name in sorted(json.loads((folder / "sizes.json").read_text())):
+    for name in sorted(downloaded_sizes(folder)):
         with tarfile.open(folder / name) as tf:
             stems = [Path(m.name).name.split(".", 1) for m in tf if m.isfile()]
         keys += [row_key(stem, per_shard) for stem, ext in stems if ext in IMAGE_FIELDS]

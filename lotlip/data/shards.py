@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import tarfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import webdataset as wds
@@ -36,43 +37,57 @@ def write_shards(world_dir: str | Path, captions_path: str | Path, out_dir: str 
     if missing:
         raise ShardError(f"{captions_path}: no captions for {len(missing)} images (first: {missing[0]}); "
                          f"rerun the relabel stage")
-    with atomic_dir(out_dir) as tmp:
-        pattern = str(tmp / f"{prefix}-%06d.tar")
-        # mtime=0: one tar header per member (a float mtime adds a PAX header each) and byte-reproducible shards
-        with wds.ShardWriter(pattern, maxcount=samples_per_shard, verbose=0, mtime=0) as sink:
-            for rec in scenes:
-                png = (world_dir / "images" / f"{rec['key']}.png").read_bytes()
-                meta = {"raw": rec["raw"], "captions": captions[rec["key"]], "scene": rec["scene"]}
-                sink.write({"__key__": rec["key"], "png": png, "json": json.dumps(meta).encode()})
-        counts = _count(tmp, prefix)
-        write_json(tmp / "sizes.json", counts)
-    return counts
+
+    def samples() -> Iterator[dict]:
+        for rec in scenes:
+            png = (world_dir / "images" / f"{rec['key']}.png").read_bytes()
+            meta = {"raw": rec["raw"], "captions": captions[rec["key"]], "scene": rec["scene"]}
+            yield {"__key__": rec["key"], "png": png, "json": json.dumps(meta).encode()}
+
+    return _write_samples(samples(), out_dir, samples_per_shard, prefix)
 
 
 def _write_img2dataset_shards(world_dir: Path, captions_path: str | Path, out_dir: str | Path,
                               samples_per_shard: int, prefix: str) -> dict[str, int]:
     """Join downloaded images to their released captions by url-table row; images without captions are counted."""
     captions = {r["key"]: r for r in read_jsonl(captions_path)}
-    uncaptioned = 0
-    with atomic_dir(out_dir) as tmp:
-        pattern = str(tmp / f"{prefix}-%06d.tar")
-        with wds.ShardWriter(pattern, maxcount=samples_per_shard, verbose=0, mtime=0) as sink:
-            for sample in iter_images(world_dir):
-                rec = captions.get(sample.key)
-                if rec is None:
-                    uncaptioned += 1
-                    continue
-                meta = {"raw": rec.get("raw") or sample.caption, "captions": rec["captions"],
-                        "url": rec.get("url") or sample.url}
-                sink.write({"__key__": sample.key, sample.ext: sample.image, "json": json.dumps(meta).encode()})
-        counts = _count(tmp, prefix)
-        if not any(counts.values()):
-            raise ShardError(f"{captions_path}: none of the images in {world_dir} has a caption row "
-                             f"(keys are 9-digit url-table rows); rerun the relabel stage")
-        write_json(tmp / "sizes.json", counts)
-    if uncaptioned:
+    uncaptioned = [0]
+
+    def samples() -> Iterator[dict]:
+        for sample in iter_images(world_dir):
+            rec = captions.get(sample.key)
+            if rec is None:
+                uncaptioned[0] += 1
+                continue
+            meta = {"raw": rec.get("raw") or sample.caption, "captions": rec["captions"],
+                    "url": rec.get("url") or sample.url}
+            yield {"__key__": sample.key, sample.ext: sample.image, "json": json.dumps(meta).encode()}
+
+    counts = _write_samples(samples(), out_dir, samples_per_shard, prefix,
+                            empty_error=f"{captions_path}: none of the images in {world_dir} has a caption row "
+                                        f"(keys are 9-digit url-table rows); rerun the relabel stage")
+    if uncaptioned[0]:
         log.warning("%d downloaded images have no caption row in %s (dropped as bad rows); %d samples written",
-                    uncaptioned, captions_path, sum(counts.values()))
+                    uncaptioned[0], captions_path, sum(counts.values()))
+    return counts
+
+
+def _write_samples(samples: Iterable[dict], out_dir: str | Path, samples_per_shard: int, prefix: str,
+                   empty_error: str | None = None) -> dict[str, int]:
+    """Write samples into ``out_dir/<prefix>-NNNNNN.tar`` + ``sizes.json`` atomically; shard name -> count.
+
+    ``empty_error``: raise it (nothing written) when no sample came.
+    """
+    with atomic_dir(out_dir) as tmp:
+        # mtime=0: one tar header per member (a float mtime adds a PAX header each) and byte-reproducible shards
+        with wds.ShardWriter(str(tmp / f"{prefix}-%06d.tar"), maxcount=samples_per_shard, verbose=0,
+                             mtime=0) as sink:
+            for sample in samples:
+                sink.write(sample)
+        counts = _count(tmp, prefix)
+        if empty_error is not None and not any(counts.values()):
+            raise ShardError(empty_error)
+        write_json(tmp / "sizes.json", counts)
     return counts
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lotlip.data.img2dataset import is_img2dataset_world
+from lotlip.data.img2dataset import downloaded_sizes, is_img2dataset_world
 from lotlip.data.subcaptions import split_sentences
 from lotlip.io import read_jsonl
 
@@ -25,7 +25,7 @@ def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: 
     """One row per text source: training raw captions, each captioner's long captions, each benchmark."""
     captions = read_jsonl(captions_path)
     if is_img2dataset_world(world_dir):  # real images: raw captions are the caption table's (of downloaded images)
-        n_images = sum(json.loads((Path(world_dir) / "sizes.json").read_text()).values())
+        n_images = sum(downloaded_sizes(world_dir).values())
         raws = [r["raw"] for r in captions if r.get("raw")]
     else:
         scenes = read_jsonl(Path(world_dir) / "scenes.jsonl")

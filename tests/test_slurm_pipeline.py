@@ -72,6 +72,9 @@ def test_cancelled_job_raises_with_its_id_and_logs(timed_out_job, tmp_path):
     cfg = _slurm(tmp_path, timeout_min=5)
     job = launcher.submit(time.sleep, 600, cfg=cfg, name="cancelled")
     _wait_until(lambda: launcher.slurm_state(job.job_id) == "RUNNING", 60, f"job {job.job_id} starting")
+    # RUNNING comes before srun's step exists; cancelled earlier, srun logs "Unable to create step", not CANCELLED
+    _wait_until(lambda: job.paths.stdout.is_file() and "Loading pickle" in job.paths.stdout.read_text(), 60,
+                f"job {job.job_id} step starting")
     subprocess.run(["scancel", job.job_id], check=True)
     t0 = time.monotonic()
     with pytest.raises(LaunchError) as err:

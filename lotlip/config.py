@@ -150,9 +150,14 @@ class SamplingConfig:
     n_subcaptions: int = _f(3, "long texts drawn per image per step (N)", min=0, max=32)
     merged_num: int = _f(2, "consecutive sentences joined into one long text", min=1, max=16)
     policy: str = _f("across", "pool sentences across captioners or within one", choices=("across", "within"))
+    pool: str = _f("short+long", "sentences pooled per captioner: short+long (DreamLIP: each captioner's short "
+                   "then long caption) or long only", choices=("short+long", "long"))
     strict: bool = _f(False, "stop at the first bad training sample instead of counting a skip")
     max_caption_chars: int = _f(4000, "captions longer than this are bad samples (about 50x a long caption)",
                                 min=1)
+
+
+PRECISIONS = ("fp32", "bf16", "amp")
 
 
 @dataclass
@@ -170,6 +175,16 @@ class TrainConfig:
     workers: int = _f(0, "data-loading worker processes per rank (0: decode in the training process)", min=0)
     device: str = _f("cpu", "torch device (cpu, cuda, cuda:0, ...)")
     seed: int = _f(0, "seed of initialisation and data order", min=0)
+    precision: str = _f("fp32", "fp32 | bf16 (autocast, CPU or CUDA) | amp (fp16 autocast + GradScaler, CUDA only)",
+                        choices=PRECISIONS)
+    grad_clip_norm: float | None = _f(None, "clip the global gradient norm to this value (null: no clipping)",
+                                      min=0.0)
+    accum_steps: int = _f(1, "micro-batches per step; the contrastive batch stays whole (open_clip --accum-freq)",
+                          min=1)
+    gather_with_grad: bool = _f(False, "DDP: gather features with gradient (exact global-batch gradient) instead of "
+                                "the release's no-grad gather (same direction, scaled by 1/world size)")
+    augment: bool = _f(False, "train with the model config's train transform (release timm towers: "
+                       "RandomResizedCrop 0.9-1.0, bicubic) instead of its eval transform")
 
 
 @dataclass
@@ -200,6 +215,7 @@ class ExperimentConfig:
                                    "feature, i.e. 1/(1+N(1+K)))", min=0.0, max=1.0)
     text_init: str | None = _f(None, "declared run whose trained text tower initialises this one (null: random)")
     steps: int | None = _f(None, "override train.steps", min=1)
+    precision: str | None = _f(None, "override train.precision", choices=PRECISIONS)
     seeds: list[int] | None = _f(None, "override the root `seeds`: this experiment is trained once per seed")
 
 
@@ -376,7 +392,18 @@ def _check_ranges(obj: Any, path: str) -> None:
         _check_ranges(value, key)
 
 
+def check_train(train: TrainConfig, key: str = "train") -> None:
+    """Cross-field rules of a training config (precision vs device, accumulation vs batch)."""
+    if train.precision == "amp" and not train.device.startswith("cuda"):
+        raise ConfigError(f"{key}.precision: 'amp' (fp16 autocast + GradScaler) needs a CUDA device, not "
+                          f"{train.device!r}; use bf16 or fp32")
+    if train.batch_size % train.accum_steps:
+        raise ConfigError(f"{key}.accum_steps: {train.accum_steps} does not divide {key}.batch_size "
+                          f"{train.batch_size}")
+
+
 def _check_relations(cfg: LotlipConfig) -> None:
+    check_train(cfg.train)
     if cfg.world.min_objects > cfg.world.max_objects:
         raise ConfigError(f"world.min_objects: {cfg.world.min_objects} exceeds world.max_objects "
                           f"{cfg.world.max_objects}")
@@ -641,6 +668,8 @@ def run_config(cfg: LotlipConfig, name: str, seed: int | None = None) -> RunConf
             setattr(sampling, knob, getattr(exp, knob))
     if exp.steps is not None:
         train.steps = exp.steps
+    if exp.precision is not None:
+        train.precision = exp.precision
     train.seed = experiment_seeds(cfg, name)[0] if seed is None else seed
     experiment = dataclasses.replace(exp)
     if exp.method != "lotlip":
@@ -652,6 +681,7 @@ def run_config(cfg: LotlipConfig, name: str, seed: int | None = None) -> RunConf
         raise ConfigError(f"{key}.n_subcaptions: method longclip needs at least 1 long text")
     if exp.image_init is not None and not exp.image_init.strip():
         raise ConfigError(f"{key}.image_init: empty path (use null for a random image tower)")
+    check_train(train, f"{key} -> train")
     return RunConfig(name=name, experiment=experiment, sampling=sampling, train=train)
 
 
@@ -663,4 +693,5 @@ def run_config_from_dict(data: dict) -> RunConfig:
     except OmegaConfBaseException as exc:
         raise ConfigError(f"run config: {_describe(exc)}") from None
     _check_ranges(rc, "")
+    check_train(rc.train)
     return rc

@@ -1,4 +1,8 @@
-"""Data-parallel LoTLIP loss: 2 gloo processes on halves of a batch match 1 process on the whole batch."""
+"""Data-parallel LoTLIP loss: 2 gloo processes on halves of a batch match 1 process on the whole batch.
+
+With the gather with gradient the averaged gradients equal the single-process ones; with the release's no-grad
+gather every gradient is the single-process one divided by the world size, except the logit scale's (exact).
+"""
 
 from __future__ import annotations
 
@@ -32,17 +36,18 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
     return images, trim_padding(tok(texts), tok.pad_id).view(BATCH, 3, -1)
 
 
-def _loss_and_grads(info: DistInfo, images: torch.Tensor, tokens: torch.Tensor) -> tuple[float, dict]:
-    from lotlip.model import create_model
-    from lotlip.train.loop import text_features
+def _loss_and_grads(info: DistInfo, images: torch.Tensor, tokens: torch.Tensor,
+                    with_grad: bool = True) -> tuple[float, dict]:
+    """The trainer's step (lotlip.train.step) up to the synchronised gradients, on this rank's part of the batch."""
+    from lotlip.model import MultiTextClipLoss, create_model
+    from lotlip.train.step import TrainStep
 
     torch.manual_seed(0)  # identical initial weights on every rank
     model = create_model("lotlip-tiny", num_corner_tokens=2)
     part = slice(info.rank * BATCH // info.world_size, (info.rank + 1) * BATCH // info.world_size)
-    img = model.encode_image(images[part], normalize=True)
-    txt = text_features(model, tokens[part])
-    loss = distributed.make_loss(info)(img, txt, model.logit_scale.exp())["loss"]
-    loss.backward()
+    loss_fn = MultiTextClipLoss(**distributed.gather_kwargs(info, with_grad=with_grad))
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), loss_fn, torch.device("cpu"))
+    loss = step.compute_gradients(images[part], tokens[part])["loss"]
     distributed.average_gradients(model)
     return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
@@ -54,9 +59,11 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     info = distributed.setup(backend="gloo")
     try:
         images, tokens = _batch()
-        loss, grads = _loss_and_grads(info, images, tokens)
+        loss, grads = _loss_and_grads(info, images, tokens, with_grad=True)
+        loss_nograd, grads_nograd = _loss_and_grads(info, images, tokens, with_grad=False)
         gathered = distributed.all_gather_with_grad(torch.full((1, 2), float(rank), requires_grad=True))
-        torch.save({"loss": loss, "grads": grads, "info": info, "gathered": gathered.detach()},
+        torch.save({"loss": loss, "grads": grads, "loss_nograd": loss_nograd, "grads_nograd": grads_nograd,
+                    "info": info, "gathered": gathered.detach()},
                    Path(out_dir) / f"rank{rank}.pt")
     finally:
         distributed.cleanup()
@@ -96,6 +103,17 @@ def test_two_ranks_match_one_process_on_the_global_batch(ddp_results):
         for name, g in grads.items():
             torch.testing.assert_close(res["grads"][name], g, rtol=1e-4, atol=1e-6, msg=name)
     assert "logit_scale" in grads and grads["logit_scale"].abs().item() > 0
+
+
+def test_release_no_grad_gather_scales_feature_gradients_by_one_over_world(ddp_results):
+    torch.set_num_threads(1)
+    images, tokens = _batch()
+    loss, grads = _loss_and_grads(DistInfo(), images, tokens)
+    for res in ddp_results:
+        assert res["loss_nograd"] == pytest.approx(loss, rel=1e-5)
+        for name, g in grads.items():
+            expected = g if name == "logit_scale" else g / WORLD
+            torch.testing.assert_close(res["grads_nograd"][name], expected, rtol=1e-4, atol=1e-6, msg=name)
 
 
 def test_ranks_and_gather(ddp_results):

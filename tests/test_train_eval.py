@@ -57,10 +57,12 @@ def test_train_writes_a_loadable_checkpoint_and_evaluates(tiny_cfg, tiny_world, 
     assert metrics["n_images"] == 12 and 0 <= metrics["i2t_r1"] <= 100
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-def test_interrupted_training_resumes_to_identical_weights(tiny_cfg, tiny_world, tmp_path, monkeypatch, workers):
+@pytest.mark.parametrize(("workers", "precision", "accum_steps"), [(0, "fp32", 1), (2, "fp32", 1), (0, "bf16", 2)])
+def test_interrupted_training_resumes_to_identical_weights(tiny_cfg, tiny_world, tmp_path, monkeypatch, workers,
+                                                           precision, accum_steps):
     _, _, shards = tiny_world
-    run = _run(tiny_cfg, "lotlip", steps=4, checkpoint_every=2, workers=workers)
+    run = _run(tiny_cfg, "lotlip", steps=4, checkpoint_every=2, workers=workers, precision=precision,
+               accum_steps=accum_steps, grad_clip_norm=1.0)
     loop.train(run, shards, tmp_path / "a" / "model.pt")
 
     real_batches = loop.parallel_train_batches

@@ -5,10 +5,18 @@ The environment is read from torchrun's variables (``RANK``, ``WORLD_SIZE``, ...
 submitit job (Slurm or local executor, via ``submitit.helpers.TorchDistributedEnvironment``); anything else
 is one process. NCCL is used when CUDA is available, gloo otherwise.
 
-Loss and gradients: with ``gather_with_grad`` every rank computes the loss of the *global* batch;
-``torch.distributed.nn.all_gather`` sums the gradients of the gathered copies back onto each rank's own
-features, so each rank holds ``world_size`` times its share, and averaging gradients over ranks (DDP, or
-:func:`average_gradients`) gives exactly the single-process gradient of the global batch.
+Loss and gradients: every rank computes the loss of the *global* batch (global logits). Two gathers:
+
+- the release's default (``train.gather_with_grad: false``, open_clip's default): the other ranks' features are
+  constants, so each rank back-propagates only through its own features; after averaging over ranks every
+  feature-side gradient is the single-process gradient of the global batch divided by ``world_size``, while the
+  logit scale (used in full by every rank) gets its exact gradient. AdamW normalises each parameter's gradient,
+  so the update differs from the exact one only through ``eps`` and global-norm clipping.
+- ``gather_with_grad: true``: ``torch.distributed.nn.all_gather`` sums the gradients of the gathered copies back
+  onto each rank's own features, each rank holds ``world_size`` times its share, and averaging gives exactly the
+  single-process gradient of the global batch.
+
+``tests/test_ddp.py`` checks both statements with 2 gloo ranks.
 """
 
 from __future__ import annotations
@@ -19,8 +27,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-
-from lotlip.model.loss import MultiTextClipLoss
 
 
 @dataclass(frozen=True)
@@ -98,16 +104,14 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(dist_fn.all_gather(x), dim=0)
 
 
-def gather_kwargs(info: DistInfo) -> dict:
-    """open_clip ``ClipLoss`` settings for a loss over the global batch (none for one process)."""
+def gather_kwargs(info: DistInfo, with_grad: bool = False) -> dict:
+    """open_clip ``ClipLoss`` settings for a loss over the global batch (none for one process).
+
+    ``with_grad``: gather with gradient (exact global-batch gradient) instead of the release's no-grad gather.
+    """
     if info.world_size == 1:
         return {}
-    return {"rank": info.rank, "world_size": info.world_size, "gather_with_grad": True, "local_loss": False}
-
-
-def make_loss(info: DistInfo, **kwargs) -> MultiTextClipLoss:
-    """The LoTLIP loss over the global batch (open_clip's gather with gradient, one loss per rank)."""
-    return MultiTextClipLoss(**kwargs, **gather_kwargs(info))
+    return {"rank": info.rank, "world_size": info.world_size, "gather_with_grad": with_grad, "local_loss": False}
 
 
 def average_gradients(module: torch.nn.Module) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import os
 import random
 import time
@@ -35,6 +34,9 @@ from lotlip.model.text_tower import LONGCLIP_CONTEXT
 from lotlip.model.tokenizer import CornerTokenizer
 from lotlip.provenance import provenance
 from lotlip.train import distributed
+from lotlip.train.step import TrainStep, text_features
+
+__all__ = ["build_model", "loss_for", "prepare_image_tower", "text_features", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +93,9 @@ def loss_for(exp: ExperimentConfig, **clip_loss_kwargs) -> torch.nn.Module:
     return MultiTextClipLoss(short_share=exp.short_share, **clip_loss_kwargs)
 
 
-def text_features(model: LoTLIP, tokens: torch.Tensor) -> torch.Tensor:
-    """tokens [B, 1+N, L] -> normalised features [B, 1 + N*(1+K), D].
-
-    The raw caption contributes its [CLS] feature; each long text its [CLS] and K corner features.
-    """
-    b, t, length = tokens.shape
-    feats = model.encode_text_all(tokens.reshape(b * t, length), normalize=True)  # [B*T, 1+K, D]
-    feats = feats.view(b, t, feats.shape[1], -1)
-    short = feats[:, 0, :1]  # [B, 1, D]
-    longs = feats[:, 1:].reshape(b, -1, feats.shape[-1])  # [B, N*(1+K), D]
-    return torch.cat([short, longs], dim=1)
-
-
-def _save_state(path: Path, model, optimizer, step: int) -> None:
+def _save_state(path: Path, model, optimizer, train_step: TrainStep, step: int) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "torch_rng": torch.get_rng_state()}
+             "torch_rng": torch.get_rng_state(), "train_step": train_step.state_dict()}
     save_checkpoint(state, path)
 
 
@@ -164,7 +153,9 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
     optimizer = _optimizer(model, run)
     scheduler = cosine_lr(optimizer, tc.lr, tc.warmup_steps, tc.steps)
-    loss_fn = loss_for(exp, **distributed.gather_kwargs(dist_info))
+    loss_fn = loss_for(exp, **distributed.gather_kwargs(dist_info, with_grad=tc.gather_with_grad))
+    train_step = TrainStep(model, optimizer, loss_fn, device, precision=tc.precision, accum_steps=tc.accum_steps,
+                           grad_clip_norm=tc.grad_clip_norm, sync_gradients=distributed.average_gradients)
 
     start = 0
     if state_path.is_file():
@@ -172,6 +163,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        train_step.load_state_dict(state.get("train_step", {}))
         start = int(state["step"])
         log.info("resuming %s from step %d", run.name, start)
 
@@ -201,20 +193,12 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
         for step in progress:
             t_step = time.perf_counter()
             images, tokens = next(batches)
-            images, tokens = images.to(device), tokens.to(device)
             lr = scheduler(step)
-            image_feats = model.encode_image(images, normalize=True)  # [B, D]
-            text_feats = text_features(model, tokens)  # [B, T, D]
-            losses = loss_fn(image_feats, text_feats, model.logit_scale.exp())
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            distributed.average_gradients(model)
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            loss_value = losses["loss"].item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"run {run.name}: loss is {loss_value} at step {step}")
+            try:
+                losses = train_step(images, tokens)
+            except FloatingPointError as exc:
+                raise FloatingPointError(f"run {run.name}: {exc} at step {step}") from None
+            loss_value = losses["loss"]
             speed = tc.batch_size / (time.perf_counter() - t_step)
             writer.writerow([step + 1, f"{loss_value:.5f}", f"{float(losses['short_loss']):.5f}",
                              f"{float(losses['long_loss']):.5f}", f"{lr:.6g}",
@@ -229,7 +213,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
                 fh.flush()
             if (step + 1) % tc.checkpoint_every == 0 and step + 1 < tc.steps and dist_info.is_main:
                 fh.flush()
-                _save_state(state_path, model, optimizer, step + 1)
+                _save_state(state_path, model, optimizer, train_step, step + 1)
     progress.close()
     batches.close()  # stops loader workers, if any
     if board is not None:

@@ -92,8 +92,12 @@ def test_dataset_stats_rows(tiny_world, tmp_path):
     build_benchmark(BenchmarkConfig(n_groups=2, group_size=2), WorldConfig(), tmp_path / "dci_syn")
     df = dataset_stats(world, captions, [tmp_path / "dci_syn"], lambda t: len(t.split()))
     rows = df.set_index("dataset")
-    assert list(rows.index) == ["train (raw)", "train (long, instructblip)", "train (long, llava)",
-                                "train (long, sharegpt4v)", "dci_syn"]
+    assert list(rows.index) == ["train (raw)", *(f"train ({kind}, {c})" for c in ("instructblip", "llava", "sharegpt4v")
+                                                 for kind in ("short", "long")), "dci_syn"]
+    short = rows.loc["train (short, llava)"]
+    assert short["n_texts"] == short["n_images"] == rows.loc["train (long, llava)", "n_images"]  # one per image
+    assert short["subcaptions_per_text"] == 1.0  # the simulated captioners write a one-sentence short caption
+    assert short["tokens_per_text"] < rows.loc["train (long, llava)", "tokens_per_text"]
     assert rows.loc["train (raw)", "subcaptions_per_text"] == 1.0
     assert rows.loc["dci_syn", "subcaptions_per_text"] >= 8
     assert rows.loc["train (long, sharegpt4v)", "tokens_per_text"] > rows.loc["train (raw)", "tokens_per_text"]

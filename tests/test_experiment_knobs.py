@@ -56,10 +56,11 @@ def test_train_samples_keeps_a_fixed_subset(tiny_world, tiny_cfg):
 
 
 def test_captioners_restrict_the_sentence_pool():
-    longs = {"llava": "A red circle. A blue square.", "sharegpt4v": "The grass is green. Cats sleep."}
+    captions = {"llava": {"short": "Shapes.", "long": "A red circle. A blue square."},
+                "sharegpt4v": {"short": "A lawn.", "long": "The grass is green. Cats sleep. Dogs run."}}
     rng = random.Random(0)
-    texts = sample_texts("raw", longs, 5, 1, "across", rng, ["sharegpt4v"])
-    assert texts[0] == "raw" and all(t in ("The grass is green", "Cats sleep") for t in texts[1:])
+    texts = sample_texts("raw", captions, 5, 1, "across", rng, ["sharegpt4v"])
+    assert texts[0] == "raw" and all(t in ("A lawn", "The grass is green", "Cats sleep") for t in texts[1:])
 
 
 def test_context_length_override_builds_a_longer_text_tower():

@@ -1,16 +1,19 @@
 """Training batches from webdataset shards: images + ``[raw, long_1..long_N]`` token ids.
 
-The stream is deterministic in (seed, epoch): shard order and the shuffle buffer are seeded per epoch and the
-sub-caption draw is seeded per (seed, epoch, key), so a resumed run sees the same batches.
+The stream is deterministic in (seed, epoch): shard order and the shuffle buffer are seeded per epoch, and the
+sub-caption draw and the image transform are seeded per (seed, epoch, key), so a resumed run, and a run with any
+number of loader workers, sees the same batches (a random transform must draw from torch's CPU RNG).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 import webdataset as wds
@@ -31,6 +34,19 @@ def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, s
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, initial=shuffle_buffer, rng=random.Random(f"buffer:{seed}:{epoch}"))
     return iter(ds)
+
+
+def image_seed(seed: int, epoch: int, key: str) -> int:
+    """The torch seed of sample ``key``'s image transform in ``epoch`` (stable across processes and runs)."""
+    digest = hashlib.sha256(f"image:{seed}:{epoch}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # < 2**63: a valid torch seed
+
+
+def seeded_transform(transform: Callable, image: Any, seed: int) -> torch.Tensor:
+    """``transform(image)`` with torch's CPU RNG seeded by ``seed``; the caller's RNG state is left unchanged."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return transform(image)
 
 
 def shard_sizes(shard_dir: str | Path) -> dict[str, int]:
@@ -72,7 +88,7 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
             if keep is not None and key not in keep:
                 continue
             try:
-                image, raw, longs = parse_sample(sample, sampling.max_caption_chars)
+                image, raw, captions = parse_sample(sample, sampling.max_caption_chars)
             except BadSampleError as exc:
                 reason, detail = (exc.args + ("",))[:2]
                 skips.skip(f"{sample.get('__url__', 'shard')}:{key}", reason, detail)
@@ -82,9 +98,9 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
                 skip -= 1
                 continue
             rng = random.Random(f"texts:{seed}:{epoch}:{key}")
-            texts.append(sample_texts(raw, longs, sampling.n_subcaptions, sampling.merged_num,
-                                      sampling.policy, rng, captioners))
-            images.append(transform(image))
+            texts.append(sample_texts(raw, captions, sampling.n_subcaptions, sampling.merged_num,
+                                      sampling.policy, rng, captioners, pool=sampling.pool))
+            images.append(seeded_transform(transform, image, image_seed(seed, epoch, key)))
             if len(images) == batch_size:
                 flat = tokenizer([t for per_image in texts for t in per_image])  # [B*(1+N), L]
                 tokens = trim_padding(flat, tokenizer.pad_id).view(batch_size, len(texts[0]), -1)

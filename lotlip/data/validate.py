@@ -13,6 +13,7 @@ from lotlip.data.img2dataset import IMAGE_FIELDS
 from lotlip.data.shards import decode_image
 
 log = logging.getLogger(__name__)
+CAPTION_KINDS = ("short", "long")
 
 
 class BadSampleError(ValueError):
@@ -41,8 +42,12 @@ class SkipCounter:
         return True
 
 
-def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str, dict[str, str]]:
-    """(image, raw caption, {captioner: long caption}) of a shard sample; raises BadSampleError(reason)."""
+def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str, dict[str, dict[str, str]]]:
+    """(image, raw caption, {captioner: {"short", "long"}}) of a shard sample; raises BadSampleError(reason).
+
+    Short and long captions get the same checks (text, at most ``max_caption_chars``); an empty caption is left
+    out of its captioner's dict and a captioner with neither caption is left out.
+    """
     image_field = next((f for f in IMAGE_FIELDS if f in sample), None)
     if image_field is None or "json" not in sample:
         raise BadSampleError("missing_field", "png" if image_field is None else "json")
@@ -60,16 +65,20 @@ def parse_sample(sample: dict, max_caption_chars: int) -> tuple[Image.Image, str
         raise BadSampleError("empty_caption", "raw caption is empty")
     if not isinstance(captions, dict):
         raise BadSampleError("missing_caption", f"captions is a {type(captions).__name__}, not a mapping")
-    longs = {name: c.get("long", "") for name, c in captions.items() if isinstance(c, dict)}
-    not_text = [name for name, t in longs.items() if not isinstance(t, str)]
+    texts = {(name, kind): c.get(kind, "") for name, c in captions.items() if isinstance(c, dict)
+             for kind in CAPTION_KINDS}
+    not_text = [f"{kind} caption of {name}" for (name, kind), t in texts.items() if not isinstance(t, str)]
     if not_text:
-        raise BadSampleError("missing_caption", f"long caption of {not_text[0]} is not text")
-    too_long = [t for t in [raw, *longs.values()] if len(t) > max_caption_chars]
+        raise BadSampleError("missing_caption", f"{not_text[0]} is not text")
+    too_long = [t for t in [raw, *texts.values()] if len(t) > max_caption_chars]
     if too_long:
         raise BadSampleError("caption_too_long", f"{len(too_long[0])} > {max_caption_chars} characters")
-    longs = {name: t for name, t in longs.items() if t.strip()}
+    kept: dict[str, dict[str, str]] = {}
+    for (name, kind), t in texts.items():
+        if t.strip():
+            kept.setdefault(name, {})[kind] = t
     try:
         image = decode_image(sample[image_field])
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise BadSampleError("undecodable_image", str(exc)[:120]) from None
-    return image, raw, longs
+    return image, raw, kept

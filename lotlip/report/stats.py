@@ -22,7 +22,11 @@ def _row(name: str, kind: str, n_images: int, texts: list[str], count_tokens: Ca
 
 def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: list[str | Path],
                   count_tokens: Callable[[str], int]) -> pd.DataFrame:
-    """One row per text source: training raw captions, each captioner's long captions, each benchmark."""
+    """One row per text source: training raw captions, each captioner's short and long captions, each benchmark.
+
+    A captioner's rows count the images it captioned (``n_images``) and its non-empty captions (``n_texts``; so
+    short captions per image is ``n_texts / n_images``); its short row is left out when it wrote no short caption.
+    """
     captions = read_jsonl(captions_path)
     if is_img2dataset_world(world_dir):  # real images: raw captions are the caption table's (of downloaded images)
         n_images = sum(downloaded_sizes(world_dir).values())
@@ -32,8 +36,11 @@ def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: 
         n_images, raws = len(scenes), [r["raw"] for r in scenes]
     rows = [_row("train (raw)", "train", n_images, raws, count_tokens)]
     for captioner in sorted({name for r in captions for name in r["captions"]}):  # released rows may lack one
-        longs = [r["captions"][captioner]["long"] for r in captions if captioner in r["captions"]]
-        rows.append(_row(f"train (long, {captioner})", "train", len(longs), longs, count_tokens))
+        own = [r["captions"][captioner] for r in captions if captioner in r["captions"]]
+        shorts = [c["short"] for c in own if (c.get("short") or "").strip()]
+        if shorts:
+            rows.append(_row(f"train (short, {captioner})", "train", len(own), shorts, count_tokens))
+        rows.append(_row(f"train (long, {captioner})", "train", len(own), [c["long"] for c in own], count_tokens))
     for bench in map(Path, bench_dirs):
         meta = json.loads((bench / "meta.json").read_text())
         records = read_jsonl(bench / "texts.jsonl")

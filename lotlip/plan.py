@@ -131,11 +131,33 @@ def world_inputs(cfg: Any) -> list[str]:
     return [FETCHED.format(dataset=world.img2dataset.dataset)]
 
 
+def _catalog_files() -> dict[str, str]:
+    """``resources/data/<dest>`` of every plain catalog file -> its dataset (weights such as the in21k ViT)."""
+    from lotlip.data.download import load_catalog
+
+    return {f"{DATA_ROOT}/{spec['dest']}": name for name, entry in load_catalog().items()
+            for spec in entry.get("files") or [] if "dest" in spec}
+
+
+def image_init_inputs(cfg: Any, run: str) -> list[str]:
+    """What a run's ``image_init`` needs: the fetch marker of the catalog dataset holding that file (e.g. timm's
+    in21k ViT weights), else the file itself (a local checkpoint); [] when the image tower starts at random."""
+    path = getattr(cfg.experiments[run], "image_init", None)
+    if not path:
+        return []
+    dataset = _catalog_files().get(str(PurePosixPath(path)))
+    return [FETCHED.format(dataset=dataset)] if dataset else [path]
+
+
 def fetched_datasets(cfg: Any) -> list[str]:
-    """Every catalog dataset the selected real benchmarks and the training images need."""
+    """Every catalog dataset the selected real benchmarks, the training images and image inits need."""
     needed = {d for b in real_benchmarks(cfg) for d in SOURCES[source(cfg, b)].datasets}
     if world_inputs(cfg):
         needed.add(cfg.world.img2dataset.dataset)
+    inits = {getattr(cfg.experiments[r], "image_init", None) for r in trained_runs(cfg)} - {None}
+    if inits:
+        files = _catalog_files()
+        needed |= {files[str(PurePosixPath(p))] for p in inits if str(PurePosixPath(p)) in files}
     return sorted(needed)
 
 

@@ -316,7 +316,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(("tier", "expected"), [
     ("release_eval", {"fetch": 7, "fetch_model": 5, "import_benchmark": 8, "evaluate_model": 40, "table": 2,
                       "table_reference": 1, "paper_table": 1, "claims": 1, "all": 1}),
-    ("paper", {"fetch": 8, "import_benchmark": 8, "world": 1, "relabel": 1, "shards": 1, "train": 4,
+    ("paper", {"fetch": 9, "import_benchmark": 8, "world": 1, "relabel": 1, "shards": 1, "train": 4,
                "evaluate": 4, "table": 2, "table_dataset_stats": 1, "paper_table": 6, "claims": 1, "all": 1})])
 def test_real_tier_plans_offline(tier, expected, tmp_path):
     done = _snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
@@ -400,3 +400,14 @@ def test_tier_configs_validate():
     assert plan.eval_models(cfg) == [] and plan.trained_runs(cfg) == ["long", "longclip", "lotlip", "short"]
     assert cfg.train.model == "lotlip_bert-ViT-B-16" and cfg.train.lr == 5e-4 and cfg.train.warmup_steps == 10000
     assert lotlip_config.MODEL_KINDS == MODEL_KINDS  # the schema's choices are the loader's kinds
+
+
+@needs_schema
+def test_image_init_waits_for_its_catalog_weights_or_names_the_local_file():
+    cfg = lotlip_config.load_config(REPO / "config" / "config.yaml", REPO / "config" / "paper.yaml")
+    assert plan.image_init_inputs(cfg, "lotlip") == ["resources/data/.fetched/vit-b16-in21k.json"]
+    assert "vit-b16-in21k" in plan.fetched_datasets(cfg)
+    local = lotlip_config.load_config({"experiments": {"lit": {"method": "short", "image_init": "ckpt/v.pt"},
+                                                       "plain": {"method": "short"}}})
+    assert plan.image_init_inputs(local, "lit") == ["ckpt/v.pt"] and plan.image_init_inputs(local, "plain") == []
+    assert "vit-b16-in21k" not in plan.fetched_datasets(local)

@@ -18,6 +18,7 @@ from lotlip.plan import (
     fetch_markers,
     fetched_datasets,
     figure_runs,
+    image_init_inputs,
     import_args,
     model_spec_json,
     model_weights,

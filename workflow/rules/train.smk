@@ -1,7 +1,9 @@
 # Stage 4 (train): one run per declared experiment and seed, run where config `launch` says: in this process
 # (inline, the default) or as a submitit job (local, slurm) that this local rule submits and waits for. Resumes
-# from results/checkpoints/{run}/seed{seed}/last.pt. A run with `text_init` waits for its source run. Launch settings travel as a resource, not a param: where a run executes
-# never changes its result, so changing them never re-runs training.
+# from results/checkpoints/{run}/seed{seed}/last.pt. A run with `text_init` waits for its source run, one with
+# `image_init` for the weights it starts from (fetched first when they are a catalog file, e.g. timm's in21k ViT).
+# Launch settings travel as a resource, not a param: where a run executes never changes its result, so changing
+# them never re-runs training.
 
 
 localrules:
@@ -12,6 +14,7 @@ rule train:
     input:
         shards="results/shards/train",
         text_init=lambda w: text_init_checkpoint(CFG, w.run, int(w.seed)),
+        image_init=lambda w: image_init_inputs(CFG, w.run),
     output:
         "results/checkpoints/{run}/seed{seed}/model.pt",
     params:

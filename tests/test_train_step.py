@@ -134,3 +134,17 @@ def test_experiment_precision_override_is_checked_against_the_device():
     cfg = load_config({"experiments": {"half": {"method": "lotlip", "precision": "amp"}}})
     with pytest.raises(ConfigError, match="experiments.half -> train.precision: 'amp'"):
         run_config(cfg, "half")
+
+
+def test_accumulation_must_divide_the_per_process_batch(tmp_path, monkeypatch):
+    """A global batch the config accepts (4 % 4 == 0) is refused before anything is built when 2 ranks share it."""
+    from lotlip.config import run_config
+    from lotlip.train import distributed, loop
+
+    cfg = load_config({"train": {"batch_size": 4, "accum_steps": 4}})
+    monkeypatch.setattr(distributed, "current", lambda: distributed.DistInfo(0, 2, 0))
+    monkeypatch.setattr(loop, "build_model", lambda *a: pytest.fail("model built before the batch check"))
+    with pytest.raises(ValueError, match=r"train.accum_steps: 4 does not divide the per-process batch 2 "
+                                         r"\(train.batch_size 4 over 2 processes\)"):
+        loop.train(run_config(cfg, "lotlip"), tmp_path / "shards", tmp_path / "out" / "model.pt")
+    assert not (tmp_path / "out" / "model.pt").exists()

@@ -11,13 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-import open_clip
 import torch
 from PIL import Image
 
 from lotlip.data.subcaptions import clean_caption
 from lotlip.io import read_jsonl
 from lotlip.model.tokenizer import trim_padding
+from lotlip.model.transform import image_transform
 
 
 class TextTokenizer(Protocol):
@@ -91,7 +91,7 @@ def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1,
 @torch.no_grad()
 def encode_images(model: torch.nn.Module, paths: list[Path], batch_size: int = 256) -> torch.Tensor:
     """L2-normalised image features [N, D]."""
-    transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
+    transform = image_transform(model, is_train=False)
     device = next(model.parameters()).device
     feats = []
     for start in range(0, len(paths), batch_size):

@@ -17,6 +17,7 @@ import torch
 from lotlip.io import atomic_path
 from lotlip.model.factory import LoTLIP, create_model, get_tokenizer
 from lotlip.model.release import read_checkpoint, release_state_dict
+from lotlip.model.timm_init import is_timm_vit_state_dict, key_problems, load_timm_state
 from lotlip.model.tokenizer import CornerTokenizer
 
 VISUAL_PREFIX = "visual."
@@ -56,37 +57,32 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[LoTLIP, CornerTok
             raise ValueError(f"{path}: not a lotlip checkpoint (field {key!r} missing)")
     registers, context = payload.get("num_register_tokens", 0), payload.get("context_length")
     model = create_model(payload["model"], num_corner_tokens=payload["num_corner_tokens"],
-                         corner_mask=payload["corner_mask"], num_register_tokens=registers, context_length=context)
+                         corner_mask=payload["corner_mask"], num_register_tokens=registers, context_length=context,
+                         vision_checkpoint="")  # every weight comes from the checkpoint
     model.load_state_dict(payload["state_dict"], strict=True)
     tokenizer = get_tokenizer(payload["model"], num_corner_tokens=payload["num_corner_tokens"],
                               num_register_tokens=registers, context_length=context)
     return model.to(device).eval(), tokenizer, payload.get("meta", {})
 
 
-def _visual_problems(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> list[str]:
-    """Missing keys and shape mismatches of the ``visual.*`` weights ([] when they fit)."""
-    missing = sorted(expected.keys() - found.keys())
-    shapes = [f"{k}: checkpoint {tuple(found[k].shape)} vs model {tuple(v.shape)}"
-              for k, v in sorted(expected.items()) if k in found and found[k].shape != v.shape]
-    unexpected = sorted(found.keys() - expected.keys())
-    return [f"{label} ({len(items)}): {', '.join(items[:10])}{' ...' if len(items) > 10 else ''}"
-            for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                                 ("shape mismatches", shapes)) if items]
-
-
 def load_image_tower(model: LoTLIP, path: str | Path) -> LoTLIP:
     """Copy the ``visual.*`` weights of a lotlip (or release-format) checkpoint into ``model``; returns ``model``.
 
     Strict on the visual keys: every model ``visual.*`` tensor must be present with the same shape, and no extra
-    ``visual.*`` key may appear. Text weights and the logit scale are left untouched.
+    ``visual.*`` key may appear. Text weights and the logit scale are left untouched. A timm ViT state dict (timm's
+    layout: no ``visual.`` key, ``pos_embed`` / ``patch_embed.proj.weight`` / ``blocks.*`` at top level, e.g. the
+    ImageNet-21k ``pytorch_model.bin``) initialises the timm trunk instead, classifier dropped.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"experiment.image_init {path}: checkpoint not found")
     state = release_state_dict(read_checkpoint(path), str(path))
+    if is_timm_vit_state_dict(state) and not any(k.startswith(VISUAL_PREFIX) for k in state):
+        load_timm_state(model.visual, state, path, label="experiment.image_init")
+        return model
     found = {k: v for k, v in state.items() if k.startswith(VISUAL_PREFIX)}
     expected = {k: v for k, v in model.state_dict().items() if k.startswith(VISUAL_PREFIX)}
-    problems = _visual_problems(expected, found)
+    problems = key_problems(expected, found)
     if problems:
         raise ValueError(f"experiment.image_init {path}: image tower does not match the model: "
                          f"{'; '.join(problems)}")

@@ -4,6 +4,11 @@ A config holds open_clip's keys (``embed_dim``, ``vision_cfg``, ``text_cfg``) pl
 (``text_tower``, ``num_corner_tokens``, ``corner_mask``, ``num_register_tokens``). Vision towers and the CLIP
 wrapper are open_clip's; only the text tower is ours. ``context_length`` overrides ``text_cfg.context_length``
 (Long-CLIP's 248); a BERT tower built from ``hf_config`` grows ``max_position_embeddings`` to fit it.
+
+Two more keys, as the release: ``vision_cfg.checkpoint_path`` (timm's ViT weights file, e.g. the ImageNet-21k
+``pytorch_model.bin``, loaded into the timm trunk, classifier dropped; see :mod:`lotlip.model.timm_init`) and a
+top-level ``preprocess_cfg`` (open_clip's ``PreprocessCfg`` keys + ``aug_cfg``; see :mod:`lotlip.model.transform`),
+stored on ``model.visual`` for :func:`lotlip.model.transform.image_transform`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from lotlip.model.hf_text_tower import build_hf_text_tower
 from lotlip.model.hf_tokenizer import BertCornerTokenizer, build_hf_tokenizer
 from lotlip.model.release import load_release_checkpoint
 from lotlip.model.text_tower import LONGCLIP_FACTOR, LONGCLIP_KEEP, CornerTextTransformer
+from lotlip.model.timm_init import load_timm_checkpoint
 from lotlip.model.tokenizer import CornerTokenizer
+from lotlip.model.transform import resolve_preprocess_cfg, set_preprocess
 
 TEXT_TOWERS = ("native", "hf_bert")
 
@@ -104,21 +111,50 @@ class LoTLIP(CustomTextCLIP):
         self.context_length = self.text.context_length
 
 
+def _vision_checkpoint(name: str, vision_cfg: dict, pretrained: str | None,
+                       vision_checkpoint: str | Path | None) -> str | None:
+    """The timm weights file to initialise the vision trunk from (popped from ``vision_cfg``), or ``None``."""
+    from_config = vision_cfg.pop("checkpoint_path", None)
+    if vision_checkpoint is not None:
+        if vision_checkpoint and pretrained:
+            raise ValueError(f"model {name!r}: give pretrained (whole model) or vision_checkpoint, not both")
+        path = str(vision_checkpoint) or None
+    else:
+        path = None if pretrained else from_config  # whole-model weights replace the trunk's anyway
+    if path and vision_cfg.get("timm_model_pretrained"):
+        raise ValueError(f"model {name!r}: vision_cfg.timm_model_pretrained and a checkpoint_path both initialise "
+                         f"the timm tower; set timm_model_pretrained to false")
+    if path and not vision_cfg.get("timm_model_name"):
+        raise ValueError(f"model {name!r}: vision_cfg.checkpoint_path {path} needs a timm tower "
+                         f"(vision_cfg.timm_model_name)")
+    return path
+
+
 def create_model(name: str, pretrained: str | None = None, *, num_corner_tokens: int | None = None,
                  corner_mask: bool | None = None, num_register_tokens: int | None = None,
-                 context_length: int | None = None, device: str | torch.device = "cpu") -> LoTLIP:
+                 context_length: int | None = None, vision_checkpoint: str | Path | None = None,
+                 device: str | torch.device = "cpu") -> LoTLIP:
     """Build model ``name``; ``pretrained`` is a path to a state dict (loaded with ``weights_only=True``).
 
-    ``None`` keeps the config's value; ``context_length`` overrides ``text_cfg.context_length``.
+    ``None`` keeps the config's value; ``context_length`` overrides ``text_cfg.context_length``;
+    ``vision_checkpoint`` overrides ``vision_cfg.checkpoint_path`` (``""``: none). A config's checkpoint path is
+    skipped when ``pretrained`` replaces every weight.
     """
     cfg = _resolve(name, {"num_corner_tokens": num_corner_tokens, "corner_mask": corner_mask,
                           "num_register_tokens": num_register_tokens}, context_length)
     block = cfg["lotlip"]
+    vision_path = _vision_checkpoint(name, cfg["vision_cfg"], pretrained, vision_checkpoint)
+    image_size = cfg["vision_cfg"].get("image_size", 224)
+    preprocess, aug = resolve_preprocess_cfg(cfg.get("preprocess_cfg"), image_size, f"model {name!r}: preprocess_cfg")
     model = LoTLIP(cfg["embed_dim"], cfg["vision_cfg"], cfg["text_cfg"],
                    num_corner_tokens=int(block.get("num_corner_tokens", 0)),
                    corner_mask=bool(block.get("corner_mask", True)),
                    text_tower=block.get("text_tower", "native"),
                    num_register_tokens=int(block.get("num_register_tokens", 0)))
+    preprocess["size"] = model.visual.image_size  # the tower's, as open_clip
+    set_preprocess(model, preprocess, aug)
+    if vision_path:
+        load_timm_checkpoint(model.visual, vision_path)
     if pretrained:
         load_release_checkpoint(model, pretrained)
     return model.to(device)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import torch
 from PIL import Image, ImageDraw
 
 from lotlip.io import read_jsonl
+from lotlip.model.transform import image_transform
 from lotlip.world.describe import Fact, plain_sentence
 from lotlip.world.scene import BACKGROUNDS, Scene, SceneObject
 
@@ -47,7 +47,7 @@ def occluded_images(image: Image.Image, colour: tuple[int, int, int], patch: int
 def occlusion_map(model: torch.nn.Module, tokenizer, image: Image.Image, background: tuple[int, int, int],
                   text: str, patch: int, stride: int) -> np.ndarray:
     """Similarity drop per occluder position, shape [rows, cols] (positive: the region supports the text)."""
-    transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
+    transform = image_transform(model, is_train=False)
     variants, corners = occluded_images(image, background, patch, stride)
     batch = torch.stack([transform(im) for im in [image, *variants]])
     img_feats = model.encode_image(batch, normalize=True)

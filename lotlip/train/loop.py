@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import open_clip
 import torch
 from open_clip_train.scheduler import cosine_lr
 from torch.utils.tensorboard import SummaryWriter
@@ -32,6 +31,7 @@ from lotlip.model.hf_tokenizer import BertCornerTokenizer
 from lotlip.model.release import read_checkpoint
 from lotlip.model.text_tower import LONGCLIP_CONTEXT
 from lotlip.model.tokenizer import CornerTokenizer
+from lotlip.model.transform import image_transform
 from lotlip.provenance import provenance
 from lotlip.train import distributed
 from lotlip.train.step import TrainStep, text_features
@@ -139,6 +139,10 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     _seed_everything(tc.seed)
     dist_info = distributed.current()  # several processes when the job runs several tasks (see launcher)
     device = distributed.device_for(tc.device, dist_info)
+    local_batch = distributed.local_batch_size(tc.batch_size, dist_info)
+    if local_batch % tc.accum_steps:
+        raise ValueError(f"train.accum_steps: {tc.accum_steps} does not divide the per-process batch {local_batch} "
+                         f"(train.batch_size {tc.batch_size} over {dist_info.world_size} processes)")
     model, tokenizer = build_model(tc.model, exp)
     state_path = work / "last.pt"
     if dist_info.is_main:
@@ -150,7 +154,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
         fresh_keys = load_text_tower(model, text_init)
         log.info("text tower initialised from %s (%d tensors left fresh)", text_init, len(fresh_keys))
     model = model.to(device)
-    transform = open_clip.image_transform(model.visual.image_size[0], is_train=False)
+    transform = image_transform(model, is_train=tc.augment)
     optimizer = _optimizer(model, run)
     scheduler = cosine_lr(optimizer, tc.lr, tc.warmup_steps, tc.steps)
     loss_fn = loss_for(exp, **distributed.gather_kwargs(dist_info, with_grad=tc.gather_with_grad))
@@ -172,7 +176,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     keep = first_keys(urls, exp.train_samples) if exp.train_samples else None
     batches = parallel_train_batches(distributed.rank_shards(urls, dist_info), tc.workers, start_step=start,
                                      skips=skips, sampling=run.sampling, tokenizer=tokenizer, transform=transform,
-                                     batch_size=distributed.local_batch_size(tc.batch_size, dist_info),
+                                     batch_size=local_batch,
                                      seed=tc.seed, captioners=exp.captioners, keep=keep,
                                      sizes=shard_sizes(shard_dir))
     log_path = work / "log.csv"

@@ -68,6 +68,9 @@ BAD = {
                               "missing_caption"),
     "long-caption-null": ({"png": _png(), "json": _json({"raw": "a", "captions": {"llava": {"long": None}}})},
                           "missing_caption"),
+    "short-caption-not-text": ({"png": _png(), "json": _json({"raw": "a", "captions": {"llava": {"short": [1],
+                                                                                                "long": "b"}}})},
+                               "missing_caption"),
     "decompression-bomb": ({"png": _bomb_png(), "json": _meta()}, "undecodable_image"),
 }
 

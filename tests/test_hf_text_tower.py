@@ -208,3 +208,27 @@ def test_tokenizer_without_a_vocabulary_is_an_error(tmp_path):
     for name in (tmp_path, tmp_path / "missing"):  # an empty folder loads as specials-only in transformers 5
         with pytest.raises(OSError, match="hf_tokenizer_name"):
             build_hf_tokenizer({"hf_tokenizer_name": str(name)}, K)
+
+
+@pytest.mark.parametrize(("dirty", "clean"), [
+    ("a red &amp;amp; blue &lt;circle&gt;", "a red & blue <circle>"),          # HTML, escaped twice
+    ("the \u201cred\u201d circle\u2019s side", 'the "red" circle\'s side'),      # curly quotes
+    ("a caf\u00c3\u00a9 on the left", "a caf\u00e9 on the left"),              # UTF-8 read as Latin-1
+    ("  a   red\n\t circle.   At  the\u00a0top  ", "a red circle. At the top"),  # runs of whitespace
+])
+def test_texts_are_cleaned_as_the_release_does(dirty, clean):
+    from lotlip.model.hf_tokenizer import TINY_VOCAB_NAME
+
+    tok = build_hf_tokenizer({"hf_tokenizer_name": TINY_VOCAB_NAME, "context_length": 48}, K)
+    assert tok(dirty).tolist() == tok(clean).tolist()
+    raw = tok._tok(dirty, add_special_tokens=False)["input_ids"]  # the guard: uncleaned text tokenises otherwise
+    assert raw != tok._tok(clean, add_special_tokens=False)["input_ids"] or dirty.split() == clean.split()
+
+
+def test_a_break_made_by_cleaning_stays_a_period():
+    """The release joins sentences on [SEP] before cleaning: '.\\n' is no break, even once collapsed to '. '."""
+    from lotlip.model.hf_tokenizer import TINY_VOCAB_NAME
+
+    tok = build_hf_tokenizer({"hf_tokenizer_name": TINY_VOCAB_NAME, "context_length": 48}, K)
+    row = tok("a red.\nblue")[0].tolist()
+    assert row.count(tok.sep_id) == 1 and tok._tok.convert_tokens_to_ids(".") in row

@@ -1,8 +1,10 @@
 """Corner-token tokenizer on a BERT WordPiece vocabulary: ``[CLS] [Corner0..K-1] words [SEP] [PAD] ..``.
 
 Follows the release: the K corner tokens are added as special tokens (ids ``vocab .. vocab + K - 1``), sentence
-breaks ``". "`` become [SEP], texts are truncated to ``context_length`` keeping the final [SEP]. R optional
-register tokens (paper Table 7 ablation; ids ``vocab + K .. vocab + K + R - 1``) follow the corners.
+breaks ``". "`` become [SEP], then every text is cleaned as the release's HF tokenizer wrapper does (open_clip's
+``basic_clean``: ftfy ``fix_text``, HTML unescaped twice; then ``whitespace_clean``: runs of whitespace collapsed),
+and texts are truncated to ``context_length`` keeping the final [SEP]. R optional register tokens (paper Table 7
+ablation; ids ``vocab + K .. vocab + K + R - 1``) follow the corners.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import string
 from pathlib import Path
 
 import torch
+from open_clip.tokenizer import basic_clean, whitespace_clean
 from transformers import BertTokenizer
 
 # A built-in vocabulary for offline tiny models: specials, single characters and their "##" continuations (so
@@ -60,6 +63,11 @@ def load_bert_tokenizer(name: str) -> BertTokenizer:
                   f"tokenizer ({why})")
 
 
+def clean_text(text: str) -> str:
+    """The release's text cleaning: ftfy, HTML unescaped twice, whitespace collapsed and stripped."""
+    return whitespace_clean(basic_clean(text))
+
+
 class BertCornerTokenizer:
     """Tokenise texts for the HF BERT corner-token tower; same interface as ``CornerTokenizer``."""
 
@@ -83,8 +91,9 @@ class BertCornerTokenizer:
                              f"and {num_registers} registers")
 
     def _content(self, texts: list[str]) -> list[list[int]]:
-        """Word-piece ids per text, with every ``". "`` sentence break replaced by [SEP]."""
-        pieces = [text.split(". ") for text in texts]
+        """Word-piece ids per text, with every ``". "`` sentence break replaced by [SEP] (split first, as the
+        release joins on [SEP] before cleaning: a break the cleaning creates stays a plain period)."""
+        pieces = [[clean_text(p) for p in text.split(". ")] for text in texts]
         flat = [p for parts in pieces for p in parts]
         ids = self._tok(flat, add_special_tokens=False, verbose=False)["input_ids"] if flat else []
         out, pos = [], 0

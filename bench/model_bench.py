@@ -30,7 +30,7 @@ from lotlip.model.attention_mask import corner_attention_mask
 from lotlip.model.factory import LoTLIP
 from lotlip.model.flops import count_flops, flop_counter
 from lotlip.model.hf_text_tower import build_hf_text_tower
-from lotlip.train.loop import text_features
+from lotlip.train.step import TrainStep
 
 HERE = Path(__file__).resolve().parent
 MODEL = "lotlip-tiny"
@@ -71,21 +71,30 @@ def full_tokens(num_corners: int, batch: int, n_texts: int, context: int, seed: 
     return torch.cat([head.expand(batch, n_texts, -1), words, eot.expand(batch, n_texts, 1)], dim=-1)
 
 
-def step_fn(model: LoTLIP, images: torch.Tensor, tokens: torch.Tensor) -> Callable[[], float]:
-    """A closure running one training step (forward, multi-text loss, backward, AdamW) and returning seconds."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, fused=True)  # as trained
-    loss_fn = MultiTextClipLoss()
+def bench_optimizer(model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Fused AdamW with the trainer's betas and eps (``lotlip.train.loop._optimizer``; one parameter group)."""
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, fused=True)
 
-    def step() -> float:
+
+def train_step(model: LoTLIP, precision: str = "fp32", device: str | torch.device = "cpu",
+               loss_fn: torch.nn.Module | None = None, **kwargs) -> TrainStep:
+    """The trainer's :class:`TrainStep` for ``model``: multi-text loss (``loss_fn``: another one), fused AdamW;
+    ``kwargs`` go to TrainStep."""
+    return TrainStep(model, bench_optimizer(model), loss_fn or MultiTextClipLoss(), torch.device(device),
+                     precision=precision, **kwargs)
+
+
+def step_fn(model: LoTLIP, images: torch.Tensor, tokens: torch.Tensor, precision: str = "fp32") -> Callable[[], float]:
+    """A closure running one training step (the trainer's ``TrainStep``: forward, multi-text loss, backward,
+    AdamW) and returning its seconds."""
+    step = train_step(model, precision)
+
+    def timed() -> float:
         start = time.perf_counter()
-        image = model.encode_image(images, normalize=True)
-        loss = loss_fn(image, text_features(model, tokens), model.logit_scale.exp())["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        step(images, tokens)
         return time.perf_counter() - start
 
-    return step
+    return timed
 
 
 def interleaved_times(steps: dict[int, Callable[[], float]], s: Settings) -> dict[int, list[float]]:

@@ -1,9 +1,11 @@
 """``python -m bench``: every benchmark of issue #10 in one run; writes ``results.json`` and ``results.md``.
 
-Figures: 1 training throughput vs open_clip_train, 2 corner-token overhead, 3 context-length cost, 4 hardware
-utilisation, 5 input pipeline vs trainer, 6 evaluation throughput and memory, 7 the Snakemake pipeline.
-``--quick`` runs everything at toy sizes in well under a minute (the smoke test); ``--only`` runs some figures
-and merges them into the existing results file. A missed goal gets its profile and a proposed fix in the file.
+Figures: 1 training throughput vs open_clip_train (1b: captions filling the context), 2 corner-token overhead,
+3 context-length cost, 4 hardware utilisation (4b: bf16 vs fp32), 5 input pipeline vs trainer, 6 evaluation
+throughput and memory, 7 the Snakemake pipeline. ``--quick`` runs everything at toy sizes in about a minute (the
+smoke test); ``--only`` runs some figures and merges them into the existing results file. A missed goal gets its
+profile and a proposed fix in the file. Figure 8 (the paper's shapes on GPUs) is ``--gpu``, run on a GPU machine
+(``bench/gpu_check.py``); results.md includes its ``gpu_results.json`` when that file is in the output folder.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from bench import eval_bench, input_pipeline, model_bench, pipeline_bench, train_vs_openclip, utilisation
+from bench import eval_bench, gpu_check, input_pipeline, model_bench, pipeline_bench, train_vs_openclip, utilisation
 from bench.common import HERE, REPO, load_average, machine_info
-from bench.data import BenchData, build_bench_data
+from bench.data import BenchData, build_bench_data, build_full_context_data
 from bench.report import goals, to_markdown
 from lotlip.io import write_json, write_text
 
@@ -62,11 +64,15 @@ def _timed(results: dict, name: str, fn: Callable[[], dict]) -> None:
     print(f"[bench] {name} done in {section['_run']['seconds']} s", file=sys.stderr, flush=True)
 
 
-def _missed_profiles(results: dict, plan: Plan, data: BenchData | None, work: Path, only: set[str]) -> None:
+def _missed_profiles(results: dict, plan: Plan, data: BenchData | None, full: BenchData | None, work: Path,
+                     only: set[str]) -> None:
     """Profiles of figures whose goal was missed (utilisation and re-plan carry theirs already)."""
     train = results.get("train")
     if "train" in only and train and data and train["ratio"] < train["goal_ratio"]:
         train["profile"] = train_vs_openclip.profile_lotlip(data, work, plan.train)
+    fc = (train or {}).get("full_context")
+    if "train" in only and fc and full and fc["ratio"] < fc["goal_ratio"]:
+        fc["profile"] = train_vs_openclip.profile_lotlip(full, work, plan.train)
     corners = results.get("corners")
     if "corners" in only and corners and corners["overhead_pct"] > corners["goal_pct"]:
         corners["profile"] = _corner_profiles(plan.model)
@@ -113,15 +119,21 @@ def run(plan: Plan, mode: str, only: set[str], previous: dict | None, keep_work:
                    machine=machine_info(plan.threads), figures_run=sorted(only, key=FIGURES.index))
     work = Path(tempfile.mkdtemp(prefix="lotlip-bench-"))
     try:
-        data = None
+        data = full = None
         if only & {"train", "input", "eval"}:
             t0 = time.perf_counter()
             data = build_bench_data(work / "data", plan.n_samples, plan.samples_per_shard)
             results["data"] = {"samples": data.n_samples, "shards": data.n_shards, "image_size": 32,
                                "build_s": round(time.perf_counter() - t0, 1),
                                "fields": "png + json (raw + 3 simulated MLLM long captions) + txt (raw)"}
+            if "train" in only and plan.train.full_context_rounds:
+                t0 = time.perf_counter()
+                full = build_full_context_data(data, work / "data", plan.samples_per_shard)
+                results["data"]["full_context"] = {
+                    "shards": full.n_shards, "build_s": round(time.perf_counter() - t0, 1),
+                    "raw": "the image's 3 long captions joined (repeated if needed) to >= 77 BPE tokens"}
         steps: list[tuple[str, Callable[[], dict]]] = [
-            ("train", lambda: train_vs_openclip.bench_train(data, work / "train", plan.train)),
+            ("train", lambda: train_vs_openclip.bench_train(data, work / "train", plan.train, full)),
             ("corners", lambda: model_bench.bench_corner_overhead(plan.model)),
             ("context", lambda: {"steps": model_bench.bench_context_steps(plan.model),
                                  "text_encoder": model_bench.bench_text_cost(plan.model),
@@ -138,7 +150,7 @@ def run(plan: Plan, mode: str, only: set[str], previous: dict | None, keep_work:
                 _timed(results, name, fn)
         _link_input_to_train(results)
         if mode == "full":  # quick numbers are toys: their "misses" mean nothing
-            _missed_profiles(results, plan, data, work, only)
+            _missed_profiles(results, plan, data, full, work, only)
     finally:
         if keep_work:
             print(f"[bench] work folder kept: {work}", file=sys.stderr)
@@ -152,8 +164,9 @@ def run(plan: Plan, mode: str, only: set[str], previous: dict | None, keep_work:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="toy sizes: a smoke run in well under a minute")
-    parser.add_argument("--out", type=Path, default=HERE, help="folder for results.json / results.md (default: bench/)")
+    parser.add_argument("--quick", action="store_true", help="toy sizes: a smoke run of about a minute")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for results.json / results.md, or gpu_results.* (default: bench/)")
     parser.add_argument("--only", default=",".join(FIGURES),
                         help=f"comma-separated figures to run, merged into the existing results ({','.join(FIGURES)})")
     parser.add_argument("--pipeline", default=None, choices=sorted(PIPELINES),
@@ -165,12 +178,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--openclip-workers1", action="store_true",
                         help="figure 1: one more open_clip_train run with a loader worker process (+1-2 min)")
     parser.add_argument("--keep-work", action="store_true", help="keep the temporary data/run folder")
-    return parser.parse_args(argv)
+    gpu = parser.add_argument_group("GPU check (figure 8; writes gpu_results.json + gpu_results.md, nothing else)")
+    gpu.add_argument("--gpu", action="store_true",
+                     help="train the paper's shapes (lotlip_bert-ViT-B-16, 1 + 6 texts at context 128) on every local "
+                          "CUDA GPU in amp and bf16 (DDP when more than one); exits 2 without CUDA")
+    gpu.add_argument("--gpu-dry-run", action="store_true",
+                     help="the same code on the CPU at toy size (lotlip_bert-tiny, batch 2, 1 step, fp32 + bf16); "
+                          "--out defaults to a temporary folder")
+    gpu.add_argument("--steps", type=int, default=None, help="GPU check: timed steps per precision (default 50)")
+    gpu.add_argument("--batch-per-gpu", type=int, default=None, help="GPU check: batch per GPU (default 64)")
+    gpu.add_argument("--gpu-model", default=None, help="GPU check: model config (default lotlip_bert-ViT-B-16)")
+    gpu.add_argument("--gpu-precisions", default=None,
+                     help="GPU check: comma-separated TrainStep precisions (default amp,bf16; dry run fp32,bf16)")
+    gpu.add_argument("--gpu-ranks", type=int, default=None,
+                     help="GPU check: number of ranks (default: every local GPU; dry run: 1, >1 spawns gloo ranks)")
+    args = parser.parse_args(argv)
+    if args.gpu and args.gpu_dry_run:
+        parser.error("--gpu and --gpu-dry-run exclude each other")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench``."""
     args = parse_args(argv)
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.gpu or args.gpu_dry_run:
+        return gpu_check.main(args, command.strip())
+    args.out = args.out or HERE
     only = {f.strip() for f in args.only.split(",") if f.strip()}
     unknown = only - set(FIGURES)
     if unknown:
@@ -195,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
         previous = json.loads(results_path.read_text())
         if previous.get("mode") != mode:
             previous = None
-    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     results = run(plan, mode, only, previous, args.keep_work, command.strip())
+    gpu_path = args.out / "gpu_results.json"  # figure 8, measured separately by `python -m bench --gpu` on a GPU
+    results.pop("gpu", None)
+    if gpu_path.is_file():
+        results["gpu"] = json.loads(gpu_path.read_text())
+    results["goals"] = goals(results)
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(results_path, results)
     write_text(args.out / "results.md", to_markdown(results))

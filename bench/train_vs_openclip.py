@@ -10,6 +10,11 @@ after the first ``skip`` (shuffle-buffer fill, allocator warm-up): open_clip_tra
 lotlip's come from its TensorBoard event timestamps (log.csv's per-step times where there are none). One more
 open_clip run with one loader worker process, and lotlip's multi-text step (raw + 3 long sub-captions, 2 corner
 tokens), are reported beside it.
+
+On the raw captions (5-7 tokens) lotlip trims each batch's padding while open_clip_train pads to 77, so that ratio
+is mostly the trim. The equal-length comparison runs both trainers again, ABBA, on shards of the same images whose
+raw captions fill the 77-token context (``bench.data.build_full_context_data``): both text towers then see 77 tokens
+per caption and the ratio is the trainers' own (loader, step, logging).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from importlib import resources
 from pathlib import Path
 
 from bench.common import REPO
-from bench.data import BenchData
+from bench.data import BenchData, raw_captions
 from lotlip.config import load_config, run_config, to_dict
 
 LAUNCHER = Path(__file__).resolve().parent / "openclip_launcher.py"
@@ -42,11 +47,12 @@ class TrainSettings:
     batch: int = 128
     threads: int = 2
     rounds: int = 2  # ABBA pairs: 2 runs of each trainer
+    full_context_rounds: int = 2  # the same on captions filling the 77-token context (0: not run)
     multi_steps: int = 8  # 0: no multi-text run
     openclip_worker_run: bool = False  # one extra open_clip run with --workers 1 (``--openclip-workers1``)
 
 
-QUICK_TRAIN = TrainSettings(steps=3, skip=1, batch=16, threads=1, rounds=1, multi_steps=0,
+QUICK_TRAIN = TrainSettings(steps=3, skip=1, batch=16, threads=1, rounds=1, full_context_rounds=1, multi_steps=0,
                             openclip_worker_run=False)
 
 
@@ -79,14 +85,14 @@ def param_counts(model_dir: Path) -> dict[str, int]:
 
 
 def caption_tokens(data: BenchData) -> dict:
-    """Token counts of the raw captions with [SOT] and [EOT]: lotlip trims each batch to its longest, open_clip
-    pads every caption to 77."""
-    from lotlip.io import read_jsonl
+    """Token counts of the shards' raw captions with [SOT] and [EOT] (before truncation to 77): lotlip trims each
+    batch to its longest, open_clip pads every caption to 77; ``at_least_77_pct``: captions filling the context."""
     from lotlip.model import get_tokenizer
 
     tokenizer = get_tokenizer("lotlip-tiny", num_corner_tokens=0)
-    counts = sorted(tokenizer.count_tokens(r["raw"]) + 2 for r in read_jsonl(data.world_dir / "scenes.jsonl"))
-    return {"median": counts[len(counts) // 2], "max": counts[-1], "open_clip_context": 77}
+    counts = sorted(tokenizer.count_tokens(raw) + 2 for raw in raw_captions(data.shard_dir))
+    return {"median": counts[len(counts) // 2], "min": counts[0], "max": counts[-1], "open_clip_context": 77,
+            "at_least_77_pct": round(100 * sum(c >= 77 for c in counts) / len(counts), 1)}
 
 
 def _env(threads: int) -> dict[str, str]:
@@ -180,24 +186,40 @@ def _pooled(runs: list[dict], batch: int) -> float:
     return round(batch * steps / seconds, 1)
 
 
-def bench_train(data: BenchData, work: Path, s: TrainSettings) -> dict:
-    """Figure 1: ABBA runs of both trainers on the short captions, then the extra runs."""
-    model_dir = write_openclip_model_dir(work / "openclip_model")
+def _abba(data: BenchData, model_dir: Path, work: Path, s: TrainSettings, rounds: int, tag: str
+          ) -> tuple[dict[str, list[dict]], list[str]]:
+    """``rounds`` ABBA pairs of both trainers on ``data`` (lotlip: declared experiment ``short``)."""
     runs: dict[str, list[dict]] = {"lotlip": [], "open_clip_train": []}
     order = []
-    for r in range(s.rounds):
+    for r in range(rounds):
         for trainer in ("lotlip", "open_clip_train") if r % 2 == 0 else ("open_clip_train", "lotlip"):
             order.append(trainer)
             if trainer == "lotlip":
-                runs[trainer].append(run_lotlip(data, work / f"lotlip-short-{r}", "short", s, s.steps))
+                runs[trainer].append(run_lotlip(data, work / f"lotlip-{tag}-{r}", "short", s, s.steps))
             else:
                 runs[trainer].append(run_openclip(data, model_dir, work / "openclip", s, workers=0))
+    return runs, order
+
+
+def _comparison(data: BenchData, model_dir: Path, work: Path, s: TrainSettings, rounds: int, tag: str) -> dict:
+    runs, order = _abba(data, model_dir, work, s, rounds, tag)
     ours, theirs = _pooled(runs["lotlip"], s.batch), _pooled(runs["open_clip_train"], s.batch)
+    return {"caption_tokens": caption_tokens(data), "order": order, "runs": runs, "lotlip_samples_per_s": ours,
+            "open_clip_samples_per_s": theirs, "ratio": round(ours / theirs, 3)}
+
+
+def bench_train(data: BenchData, work: Path, s: TrainSettings, full_data: BenchData | None = None) -> dict:
+    """Figure 1: ABBA runs of both trainers on the raw captions, then on captions filling the 77-token context
+    (``full_data``: equal text length, so the ratio is the trainers' own), then the extra runs."""
+    model_dir = write_openclip_model_dir(work / "openclip_model")
     result = {"model": "lotlip-tiny, 0 corner tokens (open_clip CLIP, bidirectional text, first-token pool)",
-              "params": param_counts(model_dir), "caption_tokens": caption_tokens(data), "batch": s.batch,
-              "threads": s.threads, "steps": s.steps,
-              "skip": s.skip, "order": order, "runs": runs, "lotlip_samples_per_s": ours,
-              "open_clip_samples_per_s": theirs, "ratio": round(ours / theirs, 3), "goal_ratio": 1.0}
+              "params": param_counts(model_dir), "batch": s.batch, "threads": s.threads, "steps": s.steps,
+              "skip": s.skip, **_comparison(data, model_dir, work, s, s.rounds, "short"), "goal_ratio": 1.0}
+    ours = result["lotlip_samples_per_s"]
+    result["full_context"] = None
+    if full_data is not None and s.full_context_rounds:
+        result["full_context"] = {**_comparison(full_data, model_dir, work, s, s.full_context_rounds, "full"),
+                                  "goal_ratio": 1.0}
     if s.openclip_worker_run:
         extra = run_openclip(data, model_dir, work / "openclip", s, workers=1)
         result["open_clip_workers1"] = {**extra, "ratio_lotlip_over_it": round(ours / extra["samples_per_s"], 3)}
@@ -210,10 +232,12 @@ def bench_train(data: BenchData, work: Path, s: TrainSettings) -> dict:
 
 
 def profile_lotlip(data: BenchData, work: Path, s: TrainSettings, steps: int = 6) -> list[dict]:
-    """cProfile of lotlip's short-caption trainer in this process (shown when the ratio misses its goal)."""
+    """cProfile of lotlip's trainer (experiment ``short``) on ``data`` in this process (shown when a ratio misses
+    its goal)."""
     from bench.common import cprofile_top
     from lotlip.config import run_config_from_dict
     from lotlip.train.loop import train
 
     run = run_config_from_dict(json.loads(lotlip_run_json("short", s, steps)))
-    return cprofile_top(lambda: train(run, data.shard_dir, work / "profile" / "model.pt"), rows=15, sort="tottime")
+    return cprofile_top(lambda: train(run, data.shard_dir, work / f"profile-{data.shard_dir.name}" / "model.pt"),
+                        rows=15, sort="tottime")

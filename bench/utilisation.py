@@ -1,18 +1,21 @@
 """Figure 4: hardware utilisation of a training step = counted FLOPs / step time over this CPU's matmul peak.
 
-The peak is a large square fp32 matmul measured in the same run, interleaved with the training steps (one
-peak measurement, one step, ...) so that machine load hits numerator and denominator alike; both use medians.
-The step is lotlip's multi-text training step (``lotlip-tiny``, 2 corner tokens, batch 128, 2 texts per image at
-context 128 fully used: forward, loss, backward, AdamW), FLOPs counted by ``torch.utils.flop_counter``. To show
-where the rest goes: the GEMM rate at the model's own matrix shapes, a bf16 what-if step, AdamW's step as built
-(one tensor at a time on CPU) vs ``foreach`` / ``fused``, and a torch.profiler table of the step (top ops by self
-CPU time) with the time split by op category.
+The step is the trainer's ``TrainStep`` (``lotlip-tiny``, 2 corner tokens, batch 128, 2 texts per image at context
+128 fully used: forward, multi-text loss, backward, fused AdamW), FLOPs counted once by ``torch.utils.flop_counter``
+on the fp32 step (FLOPs depend on shapes, not dtype). The same model's fp32 step and bf16 step (``precision="bf16"``,
+CPU autocast) and a large square matmul in each dtype are measured in one loop, interleaved ABBA (peak, step per
+precision; order reversed every round) so machine load hits numerators and denominators alike; all use medians.
+Each precision's utilisation is against the peak of its own dtype (figure 4b). To show where the rest goes: the
+GEMM rate at the model's own matrix shapes, AdamW's step as built (one tensor at a time on CPU) vs ``foreach`` /
+``fused``, and torch.profiler tables of both steps (top ops by self CPU time) with the time split by op category.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -43,13 +46,14 @@ class UtilSettings:
     n_long: int = 1
     context: int = 128
     corners: int = 2
-    rounds: int = 5
+    rounds: int = 6  # ABBA rounds; each times a step and a square matmul of both precisions
     peak_n: int = 2048
-    bf16_rounds: int = 2
     profile_steps: int = 1
+    bf16_max_step_s: float = 30.0  # skip the bf16 step where it would be slower (CPUs without bf16 kernels)
 
 
-QUICK_UTIL = UtilSettings(batch=8, context=32, rounds=2, peak_n=256, bf16_rounds=1, profile_steps=1)
+QUICK_UTIL = UtilSettings(batch=8, context=32, rounds=2, peak_n=256, profile_steps=1, bf16_max_step_s=120.0)
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # TrainStep precision -> its matmul dtype
 
 
 def matmul_seconds(n: int, dtype: torch.dtype = torch.float32, reps: int = 3) -> float:
@@ -132,44 +136,90 @@ def adamw_step_ms(model, reps: int = 5) -> dict:
     return {f"{name}_ms": round(1000 * t, 1) for name, t in best.items()}
 
 
+def precision_rounds(steps: dict[str, Callable[[], float]], peak_n: int, rounds: int) -> dict[str, dict]:
+    """Step and square-matmul times per precision, interleaved ABBA: each round measures every precision's
+    matmul peak right before (A) or after (B) its step, precisions in turn, the order reversed every other round,
+    so that machine load hits steps and peaks of both precisions alike."""
+    names = list(steps)
+    times: dict[str, dict[str, list[float]]] = {k: {"step": [], "peak": []} for k in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            pair = ("peak", "step") if r % 2 == 0 else ("step", "peak")
+            for what in pair:
+                t = matmul_seconds(peak_n, PEAK_DTYPES[name]) if what == "peak" else steps[name]()
+                times[name][what].append(t)
+    return times
+
+
+def _precision_row(times: dict[str, list[float]], flops: int, peak_n: int, batch: int) -> dict:
+    step, peak = median(times["step"]), 2 * peak_n**3 / median(times["peak"])
+    return {"step_median_s": round(step, 4), "step_min_s": round(min(times["step"]), 4),
+            "samples_per_s": round(batch / step, 1), "achieved_gflops": round(flops / step / 1e9, 1),
+            "peak_gflops": round(peak / 1e9, 1), "utilisation_pct": round(100 * flops / step / peak, 1),
+            "step_times_s": [round(t, 4) for t in times["step"]],
+            "peak_times_s": [round(t, 5) for t in times["peak"]]}
+
+
+def _speedup(times: dict[str, dict[str, list[float]]]) -> dict:
+    """bf16 over fp32: ratio of the median steps, median of the paired per-round ratios, and of the peaks."""
+    paired = [a / b for a, b in zip(times["fp32"]["step"], times["bf16"]["step"], strict=True)]
+    peaks = [a / b for a, b in zip(times["fp32"]["peak"], times["bf16"]["peak"], strict=True)]
+    return {"step_speedup": round(median(times["fp32"]["step"]) / median(times["bf16"]["step"]), 2),
+            "step_speedup_paired": round(median(paired), 2), "peak_speedup": round(median(peaks), 2)}
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's flags that give torch fast bf16 matmuls (oneDNN needs AVX-512 at least; BF16/AMX are native)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.read_text().splitlines()
+                  if line.startswith("flags")), [])
+    return [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+
+
+def bf16_feasible(flops: int, s: UtilSettings) -> tuple[bool, float, str]:
+    """(run the bf16 step?, bf16 matmul GFLOP/s, why not): CPUs without bf16 matmul kernels (AVX2 only) fall
+    back to a scalar loop at about 1 GFLOP/s, where one full-size bf16 step would take many minutes."""
+    n = min(s.peak_n, 512)  # small: the fallback loop needs ~30 s for one 2048^3 product
+    rate = 2 * n**3 / matmul_seconds(n, torch.bfloat16, reps=2)
+    predicted = flops / rate
+    why = (f"not measured: the bf16 square matmul runs at {rate / 1e9:.1f} GFLOP/s on this CPU (no bf16 matmul "
+           f"kernels), so one bf16 step would take about {predicted:.0f} s (limit {s.bf16_max_step_s:.0f} s)")
+    return predicted <= s.bf16_max_step_s, rate / 1e9, why
+
+
 def bench_utilisation(s: UtilSettings) -> dict:
-    """Figure 4: achieved FLOP/s of the training step over the measured matmul peak."""
+    """Figure 4: achieved FLOP/s of the training step over the measured matmul peak, fp32 and bf16 (4b)."""
     torch.manual_seed(0)
     model = create_model(MODEL, num_corner_tokens=s.corners, context_length=s.context).train()
     images = torch.randn(s.batch, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     tokens = full_tokens(s.corners, s.batch, 1 + s.n_long, s.context)
-    step = step_fn(model, images, tokens)
-    with flop_counter() as counter:
-        step()
+    steps = {name: step_fn(model, images, tokens, precision=name) for name in PEAK_DTYPES}  # one model, two steps
+    with flop_counter() as counter:  # FLOPs depend on shapes only: counted once, on the fp32 step
+        steps["fp32"]()
     flops = counter.get_total_flops()
-    step()  # warm-up
-    peak_s, step_s = [], []
-    for _ in range(s.rounds):
-        peak_s.append(matmul_seconds(s.peak_n))
-        step_s.append(step())
-    peak = 2 * s.peak_n**3 / median(peak_s)
-    achieved = flops / median(step_s)
-    bf16 = _bf16_step(model, images, tokens, s.bf16_rounds) if s.bf16_rounds else None
+    run_bf16, bf16_rate, why = bf16_feasible(flops, s)
+    if not run_bf16:
+        del steps["bf16"]
+    for step in steps.values():  # warm-up (bf16: its first autocast step)
+        step()
+    times = precision_rounds(steps, s.peak_n, s.rounds)
+    rows = {name: _precision_row(t, flops, s.peak_n, s.batch) for name, t in times.items()}
+    fp32 = rows["fp32"]
+    best = flops / fp32["step_min_s"] / (2 * s.peak_n**3 / min(times["fp32"]["peak"]))
+    precision = ({**rows, **_speedup(times)} if run_bf16 else
+                 {**rows, "bf16": None, "bf16_skipped": why, "peak_speedup": round(bf16_rate / fp32["peak_gflops"], 3)})
+    precision["bf16_kernels"] = precision["peak_speedup"] >= 1.0  # else the "peak" is a fallback loop, no peak
+    precision["cpu_flags"] = cpu_bf16_flags()
     return {"model": MODEL, "batch": s.batch, "texts_per_image": 1 + s.n_long, "context": s.context,
             "corner_tokens": s.corners, "rounds": s.rounds, "step_gflop": round(flops / 1e9, 2),
-            "step_median_s": round(median(step_s), 4), "achieved_gflops": round(achieved / 1e9, 1),
-            "peak_matmul_n": s.peak_n, "peak_gflops": round(peak / 1e9, 1),
-            "peak_bf16_gflops": round(2 * s.peak_n**3 / matmul_seconds(s.peak_n, torch.bfloat16) / 1e9, 1),
-            "utilisation_pct": round(100 * achieved / peak, 1), "goal_pct": 50.0,
-            "best_case_utilisation_pct": round(100 * flops / min(step_s) / (2 * s.peak_n**3 / min(peak_s)), 1),
+            "step_median_s": fp32["step_median_s"], "achieved_gflops": fp32["achieved_gflops"],
+            "peak_matmul_n": s.peak_n, "peak_gflops": fp32["peak_gflops"],
+            "peak_bf16_gflops": rows["bf16"]["peak_gflops"] if run_bf16 else round(bf16_rate, 1),
+            "utilisation_pct": fp32["utilisation_pct"], "goal_pct": 50.0,
+            "best_case_utilisation_pct": round(100 * best, 1), "precision": {**precision, "goal_pct": 50.0},
             "model_gemms": model_gemm_shapes(model, s.batch, 1 + s.n_long, s.context, s.peak_n),
-            "bf16_autocast_step": bf16, "profile": profile_step(step, s.profile_steps),
+            "profile": profile_step(steps["fp32"], s.profile_steps),
+            "bf16_profile": profile_step(steps["bf16"], s.profile_steps) if run_bf16 else None,
             "adamw_step": adamw_step_ms(model)}
-
-
-def _bf16_step(model, images: torch.Tensor, tokens: torch.Tensor, rounds: int) -> dict:
-    """What-if: the same step under CPU bf16 autocast (numerics differ; opt-in in a real run)."""
-    step = step_fn(model, images, tokens)
-
-    def bf16() -> float:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return step()
-
-    bf16()
-    times = [bf16() for _ in range(rounds)]
-    return {"median_s": round(median(times), 4), "rounds": rounds}

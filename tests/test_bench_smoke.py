@@ -26,6 +26,11 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert len(train["runs"]["lotlip"]) == len(train["runs"]["open_clip_train"]) == 1
     assert train["runs"]["open_clip_train"][0]["steps"] == train["steps"]
     assert train["ratio"] > 0 and train["lotlip_samples_per_s"] > 0 and train["open_clip_samples_per_s"] > 0
+    assert train["caption_tokens"]["max"] < 77  # raw captions: lotlip trims, open_clip pads
+    full = train["full_context"]  # 1b: both trainers again, on captions that fill the 77-token context
+    assert len(full["runs"]["lotlip"]) == len(full["runs"]["open_clip_train"]) == 1
+    assert full["caption_tokens"]["min"] >= 77 and full["caption_tokens"]["at_least_77_pct"] == 100
+    assert full["ratio"] > 0 and full["order"] == ["lotlip", "open_clip_train"]
 
     corners = r["corners"]  # 2
     assert {"overhead_pct", "flop_overhead_pct", "corner_work_overhead_pct", "corners_0", "corners_2"} <= corners.keys()
@@ -40,6 +45,14 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert util["peak_gflops"] > 0 and util["achieved_gflops"] > 0 and util["utilisation_pct"] > 0
     assert util["profile"]["top_ops"] and sum(util["profile"]["split_pct"].values()) > 99
     assert {"default_ms", "fused_ms"} <= util["adamw_step"].keys()
+    prec = util["precision"]  # 4b: fp32 and bf16 steps and peaks, interleaved in one run
+    rounds = r["plan"]["util"]["rounds"]
+    for name in ("fp32", "bf16"):
+        row = prec[name]
+        assert len(row["step_times_s"]) == len(row["peak_times_s"]) == rounds, name
+        assert row["samples_per_s"] > 0 and row["achieved_gflops"] > 0 and row["utilisation_pct"] > 0, name
+    assert prec["fp32"]["step_median_s"] == util["step_median_s"] and prec["fp32"]["peak_gflops"] == util["peak_gflops"]
+    assert prec["step_speedup"] > 0 and prec["peak_speedup"] > 0 and util["bf16_profile"]["top_ops"]
 
     loader = r["input"]["loader"]  # 5: the short-caption loader is compared with the trainer
     assert loader["short"]["samples_per_s"] > 0 and loader["short"]["ratio"] > 0
@@ -53,12 +66,15 @@ def test_quick_bench_writes_every_section(tmp_path):
     assert pipe["jobs"] >= 1 and pipe["failed_jobs"] == 0 and pipe["replan_nothing_to_do"]
     assert all(s["peak_rss_mb"] > 0 for s in pipe["stages"])
 
-    assert {g["figure"] for g in r["goals"]} == {"1", "2", "4", "5", "6", "7"}
+    assert {g["figure"] for g in r["goals"]} == {"1", "1b", "2", "4", "4b", "5", "6", "7"}
     md = (tmp_path / "results.md").read_text()
-    for heading in ("## Goals", "## Method", "## 1. Training throughput", "## 2. Corner-token overhead",
-                    "## 3. Context-length cost", "## 4. Hardware utilisation", "## 5. Input pipeline",
-                    "## 6. Evaluation", "## 7. Pipeline", "## Missed goals"):
+    for heading in ("## Goals", "## Method", "## 1. Training throughput", "### 1. Raw captions",
+                    "### 1b. Captions filling the 77-token context", "## 2. Corner-token overhead",
+                    "## 3. Context-length cost", "## 4. Hardware utilisation", "### 4b. bf16 vs fp32",
+                    "## 5. Input pipeline", "## 6. Evaluation", "## 7. Pipeline", "## Missed goals"):
         assert heading in md, heading
+    assert f"**lotlip / open_clip_train = {full['ratio']}x at equal text length**" in md
+    assert "bf16 what-if" not in md.lower() and "## 8." not in md  # no gpu_results.json in the folder
     assert machine["git_commit"].split("+")[0] in md
 
 

@@ -260,11 +260,16 @@ def _bf16(u: dict, pr: dict) -> list[str]:
              pr[name]["achieved_gflops"], f"{name} {pr[name]['peak_gflops']}", f"{pr[name]['utilisation_pct']} %"]
             for name in ("fp32", "bf16")]
     bound = amdahl_speedup(u["profile"]["matmul_share_pct"], pr["peak_speedup"])
+    red = pr.get("reduced")
+    size = (f"at batch {red['batch']} (not {u['batch']}: {red['why']}), {red['peak_matmul_n']}^3 square matmuls, "
+            f"{red['rounds']} rounds" if red else
+            f"at batch {u['batch']}, {u['peak_matmul_n']}^3 square matmuls, {u['rounds']} rounds")
+    gflop = red["step_gflop"] if red else u["step_gflop"]
     lines = ["### 4b. bf16 vs fp32 (same run, interleaved ABBA)", "",
              f"The same model and batch, stepped by `TrainStep(precision=\"fp32\")` and `TrainStep(precision="
-             f"\"bf16\")` (CPU bf16 autocast, fp32 master weights), each beside a {u['peak_matmul_n']}^3 square "
-             f"matmul of its own dtype; {u['rounds']} rounds, order fp32 then bf16, reversed every other round. "
-             f"Achieved GFLOP/s = the step's {u['step_gflop']} GFLOP (counted once, fp32) / its median time; each "
+             f"\"bf16\")` (CPU bf16 autocast, fp32 master weights), each beside a square matmul of its own dtype, "
+             f"{size}; order fp32 then bf16, reversed every other round. "
+             f"Achieved GFLOP/s = the step's {gflop} GFLOP (counted once, fp32) / its median time; each "
              "precision's utilisation is against the peak of its own dtype.", "",
              *_table(["precision", "median step s", "fastest step s", "samples/s", "achieved GFLOP/s",
                       "matmul peak GFLOP/s", "utilisation of own peak"], rows), "",

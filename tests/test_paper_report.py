@@ -30,7 +30,7 @@ def test_estimate_uses_t_over_seeds_and_binomial_for_one_seed():
     assert est.ci_kind == "seeds" and est.mean == 12.0
     assert est.half_width == pytest.approx(4.303 * 2.0 / math.sqrt(3), rel=1e-3)  # t(0.975, 2) = 4.303
     one = estimate([50.0], [binomial_se(50.0, 100)])
-    assert one.ci_kind == "test-set" and one.half_width == pytest.approx(1.96 * 5.0, rel=1e-3)
+    assert one.ci_kind == "test-set" and one.half_width == pytest.approx(9.617, rel=1e-3)  # Wilson: 40.4 .. 59.6
     assert estimate([3.0], []).ci_kind == "none"
 
 
@@ -49,7 +49,26 @@ def test_difference_is_paired_when_seeds_match():
     (1.0, 2.0, "increase", "inconclusive"), (-5.0, 2.0, "decrease", "reproduced"),
     (5.0, 2.0, "decrease", "not reproduced"), (5.0, float("nan"), "increase", "inconclusive")])
 def test_verdict_follows_the_interval(mean, half, direction, expected):
-    assert verdict(Estimate(mean, half, 2, "seeds"), direction) == expected
+    assert verdict(Estimate(mean, half, 3, "seeds"), direction) == expected
+
+
+@pytest.mark.parametrize("n_seeds, mean, expected", [
+    (1, 5.0, "supported (1 seed)"), (1, -5.0, "contradicted (1 seed)"), (1, 1.0, "inconclusive"),
+    (2, 5.0, "supported (2 seeds)"), (2, -5.0, "contradicted (2 seeds)")])
+def test_fewer_than_three_seeds_never_reproduce(n_seeds, mean, expected):
+    kind = "test-set" if n_seeds == 1 else "seeds"
+    assert verdict(Estimate(mean, 2.0, n_seeds, kind), "increase") == expected
+
+
+@pytest.mark.parametrize(("percent", "n", "low", "high"), [(0.0, 40, 0.0, 8.76), (100.0, 40, 91.24, 100.0),
+                                                          (50.0, 100, 40.38, 59.62)])
+def test_wilson_interval_does_not_collapse_at_the_edges(percent, n, low, high):
+    from lotlip.report.intervals import wilson_interval
+
+    assert wilson_interval(percent, n) == pytest.approx((low, high), abs=0.01)
+    assert binomial_se(percent, n) > 0
+    one = difference({0: 100.0}, {0: 100.0}, {0: binomial_se(100.0, n)}, {0: binomial_se(100.0, n)})
+    assert one.half_width > 0 and verdict(one, "increase") == "inconclusive"
 
 
 def test_claims_are_computed_from_results(tmp_path):

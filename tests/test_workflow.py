@@ -20,7 +20,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 TEST_CFG = [str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml")]
-VERDICTS = {"reproduced", "not reproduced", "inconclusive"}
+VERDICTS = {"supported (1 seed)", "contradicted (1 seed)", "inconclusive"}  # the test config: 1 seed
 
 
 def _rows(path: Path) -> list[dict]:

@@ -1,9 +1,13 @@
 """The claims check: each paper claim as a measured effect with its 95% interval and a computed verdict.
 
 An effect is ``treatment - control`` of the mean over the claim's benchmark kind (long: I2T and T2I R@1 of every
-long set; short: I2T and T2I R@1; zeroshot: top-1), in percentage points. Verdict: *reproduced* when the whole
-interval lies on the claimed side of zero, *not reproduced* when it lies wholly on the other side, otherwise
-*inconclusive*.
+long set; short: I2T and T2I R@1; zeroshot: top-1), in percentage points. Verdicts say what they rest on:
+
+- with at least :data:`MIN_SEEDS` seeds (the interval covers training noise): *reproduced* when the whole interval
+  lies on the claimed side of zero, *not reproduced* when it lies wholly on the other side;
+- with fewer seeds (one seed's interval covers only the evaluation set's sampling noise): *supported (1 seed)* or
+  *contradicted (1 seed)* (or "2 seeds") on the same rule — a direction, not a reproduction;
+- otherwise *inconclusive*.
 """
 
 from __future__ import annotations
@@ -22,17 +26,21 @@ KIND_LABEL = {"long": "long-text retrieval R@1 (mean I2T/T2I)", "short": "short 
               "zeroshot": "zero-shot top-1"}
 
 
+MIN_SEEDS = 3  # seeds needed before a claim may be called reproduced or not reproduced
+
+
 def verdict(effect: Estimate, direction: str) -> str:
-    """reproduced / not reproduced / inconclusive from the interval's position relative to zero."""
+    """The interval's position relative to zero, worded by the evidence behind it (see the module)."""
     if math.isnan(effect.half_width):
         return "inconclusive"
     sign = 1.0 if direction == "increase" else -1.0
     low, high = sorted((sign * effect.low, sign * effect.high))
-    if low > 0:
-        return "reproduced"
-    if high < 0:
-        return "not reproduced"
-    return "inconclusive"
+    if low <= 0 <= high:
+        return "inconclusive"
+    if effect.n_seeds >= MIN_SEEDS:
+        return "reproduced" if low > 0 else "not reproduced"
+    seeds = f"{effect.n_seeds} seed" + ("s" if effect.n_seeds != 1 else "")
+    return f"supported ({seeds})" if low > 0 else f"contradicted ({seeds})"
 
 
 def check_claims(claims: dict[str, ClaimConfig], evals: pd.DataFrame) -> pd.DataFrame:
@@ -58,16 +66,19 @@ def check_claims(claims: dict[str, ClaimConfig], evals: pd.DataFrame) -> pd.Data
 def to_markdown(df: pd.DataFrame) -> str:
     """The claims table as Markdown, with the counts of each verdict first."""
     counts = df.verdict.value_counts()
-    summary = ", ".join(f"{counts[v]} {v}" for v in ("reproduced", "not reproduced", "inconclusive", "not measured")
-                        if v in counts)
+    order = ["reproduced", "not reproduced", *sorted(v for v in counts.index if v.startswith("supported")),
+             *sorted(v for v in counts.index if v.startswith("contradicted")), "inconclusive", "not measured"]
+    summary = ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
     view = pd.DataFrame({
         "claim": df.claim, "paper says": df.text, "source": df.source,
         "comparison": df.treatment + " vs " + df.control, "measure": df.measure,
         "effect (95% CI)": [_effect(r) for _, r in df.iterrows()], "seeds": df.get("n_seeds"),
         "verdict": df.verdict})
     return (f"# Claims check\n\n{summary}.\n\nEffect = treatment - control in percentage points; interval: "
-            "`seeds` = t over seeds (paired when both runs share them), `test-set` = binomial error of one seed's "
-            "evaluation (training noise not included). Computed by `lotlip claims`; never edited by hand.\n\n"
+            "`seeds` = t over seeds (paired when both runs share them), `test-set` = binomial (Wilson) error of one "
+            "seed's evaluation (training noise not included). *Reproduced* / *not reproduced* need "
+            f"{MIN_SEEDS} or more seeds; with fewer, *supported* / *contradicted* name the seeds the direction rests "
+            "on. Computed by `lotlip claims`; never edited by hand.\n\n"
             + view.to_markdown(index=False) + "\n")
 
 

@@ -1,8 +1,9 @@
 """95% intervals of metrics and effects: over seeds when there are several, else over the test set.
 
 With two or more seeds the interval is Student's t over the per-seed values (training and test noise). With one
-seed only the evaluation's sampling noise can be estimated: a metric in percent over ``n`` queries has the
-binomial standard error ``sqrt(p (1 - p) / n)``. Every interval says which kind it is (``ci_kind``).
+seed only the evaluation's sampling noise can be estimated: a metric in percent over ``n`` queries gets the
+standard error of its Wilson score interval (the wider side over z), which, unlike ``sqrt(p (1 - p) / n)``, does
+not collapse to zero at 0% or 100%. Every interval says which kind it is (``ci_kind``).
 """
 
 from __future__ import annotations
@@ -38,12 +39,22 @@ class Estimate:
         return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
 
 
+def wilson_interval(percent: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval (in percent) of a rate given in percent over ``n`` trials."""
+    p = min(max(percent / 100.0, 0.0), 1.0)
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n)) / denom
+    return 100.0 * (centre - half), 100.0 * (centre + half)
+
+
 def binomial_se(percent: float, n: int) -> float:
-    """Standard error (in percentage points) of a rate given in percent over ``n`` trials."""
+    """Standard error (percentage points) of a rate in percent over ``n`` trials: the wider side of its Wilson
+    interval over z (about ``sqrt(p (1 - p) / n)`` away from 0% and 100%, never zero)."""
     if n <= 0:
         return float("nan")
-    p = percent / 100.0
-    return 100.0 * math.sqrt(max(p * (1.0 - p), 0.0) / n)
+    low, high = wilson_interval(percent, n)
+    return max(percent - low, high - percent) / Z95
 
 
 def t_half_width(values: list[float]) -> float:

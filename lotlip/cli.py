@@ -45,7 +45,7 @@ def cmd_world(args: argparse.Namespace) -> None:
     logging.info("wrote %d training scenes to %s", n, args.out)
 
 
-def cmd_benchmark(args: argparse.Namespace) -> None:
+def cmd_synthetic_benchmark(args: argparse.Namespace) -> None:
     from lotlip.world.build import build_benchmark
 
     cfg = _cfg(args.cfg)
@@ -175,11 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_world)
 
-    p = sub.add_parser("benchmark", help="generate a synthetic evaluation benchmark (long, short or zero-shot)")
+    p = sub.add_parser("synthetic-benchmark",
+                       help="generate a synthetic evaluation benchmark (long, short or zero-shot)")
     p.add_argument("--cfg", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--out", required=True, type=Path)
-    p.set_defaults(func=cmd_benchmark)
+    p.set_defaults(func=cmd_synthetic_benchmark)
 
     p = sub.add_parser("relabel", help="write long captions for every training image")
     p.add_argument("--cfg", required=True)
@@ -240,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=lambda a: print(json.dumps(load_config(*a.files) and "ok")))
 
-    add_real_data_parsers(sub)  # fetch, fetch-model, import-benchmark, evaluate-model, reference-table
+    add_real_data_parsers(sub)  # fetch, fetch-model, import-benchmark, evaluate-model, benchmark, reference-table
     add_paper_parsers(sub)  # paper-table, figure, claims
     return parser
 

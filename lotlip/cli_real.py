@@ -97,20 +97,40 @@ def cmd_evaluate_model(args: argparse.Namespace) -> None:
     import torch
 
     from lotlip.data.download import sha256_file
-    from lotlip.eval.runner import evaluate_benchmark
+    from lotlip.eval.harness import check_precision, evaluate_loaded
     from lotlip.model.checkpoint import load_for_eval
     from lotlip.provenance import provenance
 
     torch.set_num_threads(args.threads)
     spec = _spec(args.spec, args.weights)
+    check_precision(args.precision, args.device)
     with _as_user_errors():
         model, tokenizer = load_for_eval(spec, device=args.device)
-    metrics = evaluate_benchmark(model, tokenizer, args.benchmark, args.batch_size)
-    config = {"model": dataclasses.asdict(spec), "eval": {"batch_size": args.batch_size, "device": args.device}}
+    metrics = evaluate_loaded(model, tokenizer, args.benchmark, args.batch_size, args.precision, args.device)
+    config = {"model": dataclasses.asdict(spec), "eval": {"batch_size": args.batch_size, "device": args.device,
+                                                          "precision": args.precision}}
     result = {"run": args.model, "benchmark": args.name, **metrics, **provenance(config, None),
               "weights_sha256": sha256_file(args.weights)}
     write_json(args.out, result)
     logging.info("%s on %s: %s", args.model, args.name, metrics)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    """Evaluate any model on named protocols: CLIP_benchmark JSONs + a merged CSV in ``--out``."""
+    import torch
+
+    from lotlip.eval.harness import run_benchmark
+
+    torch.set_num_threads(args.threads)
+    from lotlip.eval.harness import parse_benchmark_dirs
+
+    if not args.protocol and not args.benchmark_dir:
+        raise ValueError("--protocol or --benchmark-dir: name at least one set to evaluate on")
+    with _as_user_errors():
+        results = run_benchmark(args.model, args.protocol, args.out, args.data_root, args.imagenet, args.precision,
+                                args.batch_size, args.device, args.name, args.check_count, args.reference_config,
+                                parse_benchmark_dirs(args.benchmark_dir))
+    logging.info("wrote %d result(s) and %s to %s", len(results), "results.csv", args.out)
 
 
 def cmd_reference_table(args: argparse.Namespace) -> None:
@@ -148,7 +168,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("import-benchmark", help="write a fetched real evaluation set as a benchmark folder")
     p.add_argument("--source", required=True, help="dci, iiw, docci, sharegpt4v-1k, sharegpt4v-10k, urban1k, "
-                   "mscoco-5k, flickr30k-1k or imagenet")
+                   "mscoco-5k, flickr30k-1k, flickr30k-full or imagenet")
     p.add_argument("--data-root", required=True, type=Path)
     p.add_argument("--path", type=Path, default=None, help="ImageNet val folder (source imagenet only)")
     p.add_argument("--no-check-count", dest="check_count", action="store_false",
@@ -165,8 +185,41 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "amp"),
+                   help="encoding precision (autocast; amp needs CUDA)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_evaluate_model)
+
+    from lotlip.eval.model_spec import SPEC_HELP
+    from lotlip.eval.protocols import describe
+
+    p = sub.add_parser("benchmark", help="evaluate any CLIP-style model on named long/short-text protocols",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Evaluate one model on named protocols; writes <out>/<name>__<protocol>.json "
+                       "(CLIP_benchmark's result format) and <out>/results.csv (every result JSON in <out>). "
+                       "Protocols, model spec, files and weights are all checked before any encoding.",
+                       epilog=f"protocols:\n{describe()}\n\nmodel spec (--model):\n{SPEC_HELP}")
+    p.add_argument("--model", required=True, help="KIND[:ARCH]@WEIGHTS (see below)")
+    p.add_argument("--protocol", default=None, help="comma-separated protocol names (see below)")
+    p.add_argument("--benchmark-dir", action="append", metavar="NAME=DIR",
+                   help="also evaluate on a ready benchmark folder (repeatable), e.g. a synthetic one: "
+                   "dci_syn=resources/benchmarks/dci_syn")
+    p.add_argument("--out", required=True, type=Path, help="result folder")
+    p.add_argument("--name", default=None, help="model name in the file names (default: kind-arch-weights)")
+    p.add_argument("--data-root", type=Path, default=Path("resources/data"), help="where lotlip fetch put the sets")
+    p.add_argument("--imagenet", type=Path, default=None, help="ImageNet val folder (default <data-root>/imagenet/val)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "amp"),
+                   help="encoding precision: autocast bf16 or fp16 (amp, CUDA only); default fp32")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-check-count", dest="check_count", action="store_false",
+                   help="accept sizes other than the protocol's (tiny fixtures, partial downloads)")
+    p.add_argument("--reference-config", default=None, type=Path,
+                   help="add <metric>_ref, <metric>_diff and ref_source to results.csv from this config's "
+                   "reference block (e.g. config/release_eval.yaml: name the model clip_b32, clip_b16, longclip_b16, "
+                   "lotlip_b32 or lotlip_b16 with --name)")
+    p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("reference-table", help="add reference numbers and differences to a results table")
     p.add_argument("--reference", required=True, help='JSON {"source", "metrics", "values"}')

@@ -80,11 +80,19 @@ def _flickr_files(server) -> list[dict]:
     return [_karpathy_zip(server), _spec(server, "flickr30k-images.tar.gz", images, extract_to="flickr30k")]
 
 
+def _flickr_full_files(server) -> list[dict]:
+    """Flickr30k's official archive: the jpgs and the token file (Long-CLIP's protocol reads all of it)."""
+    token = "".join(f"{1000 + i}.jpg#{k}\tA short caption {k} of item {i}.\n" for i in (5, 7) for k in range(5))
+    members = {f"flickr30k-images/{1000 + i}.jpg": _jpg(i) for i in (5, 7)}
+    members["flickr30k-images/results_20130124.token"] = token.encode()
+    return [_spec(server, "flickr30k.tar.gz", _tar(members), extract_to="flickr30k")]
+
+
 FILES = {"dci": _dci_sources, "iiw": _iiw_files, "docci": _docci_sources, "sharegpt4v-1k": _share4v_files,
          "sharegpt4v-10k": lambda server: _share4v_files(server, 10_000), "urban1k": _urban_files,
-         "mscoco-5k": _coco_files, "flickr30k-1k": _flickr_files}
+         "mscoco-5k": _coco_files, "flickr30k-1k": _flickr_files, "flickr30k-full": _flickr_full_files}
 LONG_COUNTS = {"dci": 5, "iiw": 5, "docci": 3, "sharegpt4v-1k": 1000, "urban1k": 12}
-SHORT_COUNTS = {"mscoco-5k": 2, "flickr30k-1k": 2}
+SHORT_COUNTS = {"mscoco-5k": 2, "flickr30k-1k": 2, "flickr30k-full": 2}
 
 
 def _item(text: str) -> int:

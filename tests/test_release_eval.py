@@ -366,6 +366,18 @@ def test_release_tier_runs_end_to_end_on_fixtures(tmp_path, tiny_arch):
     assert not (tmp_path / "results" / "table_dataset_stats.csv").exists()  # nothing trained in this tier
     again = _snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"), str(tier))
     assert "Nothing to be done" in again.stdout + again.stderr
+    # round trip: `lotlip benchmark` on the same data and weights gives the tier's numbers
+    spec = f"release:lotlip_bert-tiny@{tmp_path / 'model.pt'}"
+    argv = [str(BIN / "lotlip"), "benchmark", "--model", spec, "--protocol", "urban1k,coco-5k", "--data-root",
+            str(tmp_path / "resources" / "data"), "--no-check-count", "--name", "ours", "--batch-size", "4",
+            "--threads", "1", "--out", str(tmp_path / "bench")]
+    bench = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert bench.returncode == 0, bench.stderr[-3000:]
+    for tier_name, protocol in (("u", "urban1k"), ("coco", "coco-5k")):
+        ours = json.loads((tmp_path / "results" / "eval" / "ours" / f"{tier_name}.json").read_text())
+        theirs = json.loads((tmp_path / "bench" / f"ours__{protocol}.json").read_text())["metrics"]
+        assert (ours["i2t_r1"], ours["t2i_r1"]) == (theirs["text_retrieval_recall@1"],
+                                                    theirs["image_retrieval_recall@1"]), protocol
 
 
 @needs_schema

@@ -27,8 +27,8 @@ Pair = tuple[Path, str]
 MultiPair = tuple[Path, list[str]]
 
 EXPECTED = {"dci": 7805, "iiw": 612, "sharegpt4v-1k": 1000, "sharegpt4v-10k": 10000, "urban1k": 1000,
-            "docci": 5000, "mscoco-5k": 5000, "flickr30k-1k": 1000, "imagenet": 50000}
-EXPECTED_TEXTS = {"mscoco-5k": 25000, "flickr30k-1k": 5000}
+            "docci": 5000, "mscoco-5k": 5000, "flickr30k-1k": 1000, "flickr30k-full": 31783, "imagenet": 50000}
+EXPECTED_TEXTS = {"mscoco-5k": 25000, "flickr30k-1k": 5000, "flickr30k-full": 158915}
 IIW_SETS = {"DOCCI_Test": "docci", "IIW-400": "docci_aar", "DCI_Test": "dci"}  # released order and image folders
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 SYNSET = re.compile(r"n\d{8}")
@@ -289,6 +289,37 @@ def load_mscoco_5k(annotation: str | Path, image_root: str | Path, check_images:
 def load_flickr30k_1k(annotation: str | Path, image_root: str | Path, check_images: bool = True) -> list[MultiPair]:
     """Flickr30k 1k test (Karpathy ``dataset_flickr30k.json``; ``image_root`` holds the jpgs)."""
     return load_karpathy(annotation, image_root, "test", 5, check_images)
+
+
+def load_flickr30k_full(token_file: str | Path, image_root: str | Path, captions_per_image: int = 5,
+                        check_images: bool = True) -> list[MultiPair]:
+    """Flickr30k, every image of the token file (31,783 x 5 captions; Long-CLIP's Flickr protocol).
+
+    Layout (``flickr30k.tar.gz`` of the official release): ``results_20130124.token``, one line per caption,
+    ``<filename>#<k><TAB><caption>``; images ``image_root / <filename>``. Images keep their first appearance order;
+    captions are stripped, not cleaned; each image needs ``captions_per_image`` of them (the first are kept).
+    """
+    token_file = Path(token_file)
+    if not token_file.is_file():
+        raise FileNotFoundError(f"{token_file}: Flickr30k token file not found")
+    captions: dict[str, list[str]] = {}
+    for n, line in enumerate(token_file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        key, tab, text = line.partition("\t")
+        name, hash_, _ = key.partition("#")
+        if not tab or not hash_ or not name:
+            raise FormatError(f"{token_file}: line {n}: expected '<image>#<k><TAB><caption>'")
+        captions.setdefault(name, []).append(text.strip())
+    out = []
+    for name, texts in captions.items():
+        if len(texts) < captions_per_image:
+            raise FormatError(f"{token_file}: image {name} has {len(texts)} captions, expected {captions_per_image}")
+        image = Path(image_root) / name
+        if check_images and not image.is_file():
+            raise FileNotFoundError(f"{token_file}: image {image} not found")
+        out.append((image, texts[:captions_per_image]))
+    return out
 
 
 # --- zero-shot ImageNet ----------------------------------------------------------------------------------

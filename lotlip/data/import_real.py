@@ -38,6 +38,7 @@ SOURCES: dict[str, Source] = {
     "urban1k": Source("long", ("urban1k",)),
     "mscoco-5k": Source("short", ("mscoco",)),
     "flickr30k-1k": Source("short", ("flickr30k",)),
+    "flickr30k-full": Source("short", ("flickr30k",)),  # Long-CLIP's: the whole token file
     "imagenet": Source("zeroshot", ()),  # user-supplied folder per synset
 }
 PATH_SOURCES = ("imagenet",)  # sources read from a user-given path instead of the data root
@@ -47,6 +48,13 @@ def _flickr_images(folder: Path) -> Path:
     """The Flickr30k jpg folder: ``folder`` or its ``flickr30k-images/`` (the official archive's top folder)."""
     inner = folder / "flickr30k-images"
     return inner if inner.is_dir() else folder
+
+
+def _token_file(folder: Path) -> Path:
+    """Flickr30k's ``results_20130124.token``: in ``folder`` or up to two levels below."""
+    from lotlip.data.benchmarks import _locate
+
+    return _locate(folder, "results_20130124.token") / "results_20130124.token"
 
 
 def _long_or_short(source: str, root: Path) -> list:
@@ -69,6 +77,8 @@ def _long_or_short(source: str, root: Path) -> list:
         "mscoco-5k": lambda: b.load_mscoco_5k(karpathy / "dataset_coco.json", root / "coco"),
         "flickr30k-1k": lambda: b.load_flickr30k_1k(karpathy / "dataset_flickr30k.json",
                                                     _flickr_images(root / "flickr30k")),
+        "flickr30k-full": lambda: b.load_flickr30k_full(_token_file(root / "flickr30k"),
+                                                        _flickr_images(root / "flickr30k")),
     }
     return loaders[source]()
 

@@ -8,11 +8,13 @@ field ``image`` (absolute, or relative to the benchmark folder: imported real se
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from lotlip.data.subcaptions import clean_caption
 from lotlip.io import read_jsonl
@@ -88,14 +90,24 @@ def recall_at_k(image_feats: torch.Tensor, text_feats: torch.Tensor, k: int = 1,
     return 100.0 * i2t_hits / n, 100.0 * t2i_hits / n
 
 
+def _open_rgb(path: Path) -> Image.Image:
+    """The decoded RGB image; one that does not decode is a ``ValueError`` naming it (never skipped)."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        why = str(exc).replace(f"'{path}'", "").strip(" :") or type(exc).__name__
+        raise ValueError(f"{os.path.normpath(path)}: image does not decode ({why})") from None
+
+
 @torch.no_grad()
 def encode_images(model: torch.nn.Module, paths: list[Path], batch_size: int = 256) -> torch.Tensor:
     """L2-normalised image features [N, D]."""
     transform = image_transform(model, is_train=False)
     device = next(model.parameters()).device
     feats = []
-    for start in range(0, len(paths), batch_size):
-        images = torch.stack([transform(Image.open(p).convert("RGB")) for p in paths[start: start + batch_size]])
+    for start in tqdm(range(0, len(paths), batch_size), desc="images", unit="batch", mininterval=2.0):
+        images = torch.stack([transform(_open_rgb(p)) for p in paths[start: start + batch_size]])
         feats.append(model.encode_image(images.to(device), normalize=True).cpu())
     return torch.cat(feats)
 
@@ -106,7 +118,7 @@ def encode_texts(model: torch.nn.Module, tokenizer: TextTokenizer, texts: list[s
     """L2-normalised [CLS] text features [N, D] (texts truncated to the context length)."""
     device = next(model.parameters()).device
     feats = []
-    for start in range(0, len(texts), batch_size):
+    for start in tqdm(range(0, len(texts), batch_size), desc="texts", unit="batch", mininterval=2.0):
         tokens = tokenizer(texts[start: start + batch_size])
         if getattr(tokenizer, "trim_padding", True):
             tokens = trim_padding(tokens, tokenizer.pad_id)

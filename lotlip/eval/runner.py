@@ -2,8 +2,8 @@
 
 A folder holds ``meta.json`` (``kind``: long | short | zeroshot; zeroshot adds ``classes`` and ``templates``) and
 ``texts.jsonl``; each record's image is its ``image`` path (absolute or relative to the folder) or
-``images/<key>.png``. Generated sets (``lotlip benchmark``) and imported real ones (``lotlip import-benchmark``)
-share this format; the model is anything CLIP-like (see :mod:`lotlip.eval.retrieval`).
+``images/<key>.png``. Generated sets (``lotlip synthetic-benchmark``) and imported real ones
+(``lotlip import-benchmark``) share this format; the model is anything CLIP-like (see :mod:`lotlip.eval.retrieval`).
 """
 
 from __future__ import annotations

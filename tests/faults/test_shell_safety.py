@@ -76,13 +76,16 @@ def _spicy_config(tmp_path: Path) -> tuple[dict, dict[str, str]]:
     weights.write_bytes(b"")
     imagenet = spicy_path(tmp_path, "benchmarks.imagenet_real.path", "")
     imagenet.mkdir(parents=True)
+    image_init = spicy_path(tmp_path, "experiments.lotlip.image_init", ".pt")  # a train input: it must exist
+    image_init.parent.mkdir(parents=True, exist_ok=True)
+    image_init.write_bytes(b"")
     values = {
         "relabel.hf.short_prompt": spicy("relabel.hf.short_prompt"),
         "relabel.hf.long_prompt": spicy("relabel.hf.long_prompt"),
         "relabel.precomputed.path": spicy("relabel.precomputed.path"),
         "train.model": str(model_json),
         "train.device": spicy("train.device"),
-        "experiments.lotlip.image_init": spicy("experiments.lotlip.image_init"),
+        "experiments.lotlip.image_init": str(image_init),
         "launch.log_folder": spicy("launch.log_folder"),
         "launch.account": spicy("launch.account"),
         "launch.qos": spicy("launch.qos"),
@@ -145,7 +148,7 @@ def test_every_rule_receives_config_strings_as_data(tmp_path):
 
     argvs = [p.read_bytes().decode().split("\0")[:-1] for p in record.iterdir()]
     assert len(argvs) == len(commands)
-    assert {a[0] for a in argvs} >= {"world", "benchmark", "relabel", "shards", "train", "evaluate"}
+    assert {a[0] for a in argvs} >= {"world", "synthetic-benchmark", "relabel", "shards", "train", "evaluate"}
     received = _strings(argvs)
     missing = {field: value for field, value in values.items() if value not in received}
     assert not missing, f"config strings that reached no rule intact: {sorted(missing)}"

@@ -39,7 +39,7 @@ def _stage_argvs(tiny_cfg, world, captions, shards, model, bench, evals, out: Pa
             "report": out / "table.csv", "stats": out / "stats.csv"}
     argvs = {
         "world": ["world", "--cfg", json.dumps(world_cfg), "--out", str(outs["world"])],
-        "benchmark": ["benchmark", "--cfg", json.dumps(bench_cfg), "--name", "dci_syn", "--out",
+        "benchmark": ["synthetic-benchmark", "--cfg", json.dumps(bench_cfg), "--name", "dci_syn", "--out",
                       str(outs["benchmark"])],
         "relabel": ["relabel", "--cfg", "{}", "--world", str(world), "--out", str(outs["relabel"])],
         "shards": ["shards", "--cfg", json.dumps({"shards": {"samples_per_shard": 40}}), "--world", str(world),

@@ -30,4 +30,4 @@ rule benchmark:
     log:
         "logs/benchmark/{bench}.log",
     shell:
-        "lotlip benchmark --cfg {params.cfg:q} --name {wildcards.bench:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip synthetic-benchmark --cfg {params.cfg:q} --name {wildcards.bench:q} --out {output:q} > {log:q} 2>&1"

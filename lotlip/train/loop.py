@@ -224,6 +224,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
         board.close()
     elapsed = time.perf_counter() - t0
     summary = {"steps": tc.steps, "resumed_from": start, "final_loss": loss_value,
+               "world_size": dist_info.world_size, "per_process_batch": local_batch,
                "train_seconds": round(elapsed, 2),
                "samples_per_s": round((tc.steps - start) * tc.batch_size / max(elapsed, 1e-9), 1),
                "skipped_samples": dict(skips.counts)}

@@ -4,7 +4,7 @@ and its log files.
 - Without a cluster (always run): the train rule's command ``lotlip train`` with a fake ``sbatch``/``squeue`` whose
   job ends FAILED or CANCELLED: one line with the job id and both log paths.
 - On a real cluster (CI: ``.ci/slurm/start.sh``; skipped with the reason otherwise): the workflow's train rules with
-  ``launch.executor: slurm``; one job fails inside (its image_init checkpoint is missing), the other is cancelled
+  ``launch.executor: slurm``; one job fails inside (its image_init checkpoint is unreadable), the other is cancelled
   with ``scancel`` while it runs.
 """
 
@@ -76,8 +76,10 @@ def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_
     shutil.copy(captions, work / "results" / "captions" / "train.jsonl")
     shutil.copytree(shards, work / "results" / "shards" / "train")
     submitit = tmp_path / "submitit"
+    bad_init = tmp_path / "bad_init.pt"  # present (the train rule waits for image_init), unreadable inside the job
+    bad_init.write_bytes(b"not a checkpoint")
     cfg = {"train": {"batch_size": 8, "checkpoint_every": 1000},
-           "experiments": {"short": {"image_init": str(tmp_path / "missing.pt")},  # fails inside the job
+           "experiments": {"short": {"image_init": str(bad_init)},  # fails inside the job
                            "lotlip": {"steps": 100_000}},  # runs until it is cancelled
            "select": {"experiments": ["lotlip", "short"]},
            "launch": {"executor": "slurm", "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10, "max_requeues": 0,
@@ -103,7 +105,7 @@ def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_
         for job in _job_ids(submitit).values():
             subprocess.run(["scancel", job], capture_output=True)
     assert proc.returncode != 0
-    for run, what in (("short", "failed: FileNotFoundError: experiment.image_init"),
+    for run, what in (("short", f"failed: ValueError: {bad_init}: truncated or corrupt checkpoint"),
                       ("lotlip", "ended as CANCELLED without a result")):
         log = next((work / "logs" / "train" / run).glob("*.log"))
         text = log.read_text()

@@ -1,7 +1,12 @@
-"""Shared fixtures: tiny configs and a tiny built world (built once per session)."""
+"""Shared fixtures: tiny configs and a tiny built world (built once per session).
+
+``LOTLIP_NO_SKIPS=1`` (set by ``.ci/run``) turns every skipped test into a failure naming the skip's reason:
+in CI a missing Slurm cluster or img2dataset must fail the run, not pass it quietly.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -53,3 +58,14 @@ def planned_jobs(snakemake_output: str) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``LOTLIP_NO_SKIPS=1`` a skip is reported as a failure (CI never skips what it claims to test)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("LOTLIP_NO_SKIPS") == "1" and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but LOTLIP_NO_SKIPS=1 (CI) forbids skips: {reason}"

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+from lotlip.config import PRECISIONS
 from lotlip.io import write_json
 
 
@@ -119,11 +120,9 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     """Evaluate any model on named protocols: CLIP_benchmark JSONs + a merged CSV in ``--out``."""
     import torch
 
-    from lotlip.eval.harness import run_benchmark
+    from lotlip.eval.harness import parse_benchmark_dirs, run_benchmark
 
     torch.set_num_threads(args.threads)
-    from lotlip.eval.harness import parse_benchmark_dirs
-
     if not args.protocol and not args.benchmark_dir:
         raise ValueError("--protocol or --benchmark-dir: name at least one set to evaluate on")
     with _as_user_errors():
@@ -185,7 +184,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "amp"),
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="encoding precision (autocast; amp needs CUDA)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_evaluate_model)
@@ -208,7 +207,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="model name in the file names (default: kind-arch-weights)")
     p.add_argument("--data-root", type=Path, default=Path("resources/data"), help="where lotlip fetch put the sets")
     p.add_argument("--imagenet", type=Path, default=None, help="ImageNet val folder (default <data-root>/imagenet/val)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "amp"),
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="encoding precision: autocast bf16 or fp16 (amp, CUDA only); default fp32")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")

@@ -7,6 +7,7 @@ Import-light (the Snakefile reads it at parse time). Tolerates a config schema f
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -131,12 +132,19 @@ def world_inputs(cfg: Any) -> list[str]:
     return [FETCHED.format(dataset=world.img2dataset.dataset)]
 
 
+@functools.cache
 def _catalog_files() -> dict[str, str]:
-    """``resources/data/<dest>`` of every plain catalog file -> its dataset (weights such as the in21k ViT)."""
+    """``resources/data/<dest>`` of every plain catalog file -> its dataset (weights such as the in21k ViT); read
+    once per process (the Snakefile asks for every train job)."""
     from lotlip.data.download import load_catalog
 
     return {f"{DATA_ROOT}/{spec['dest']}": name for name, entry in load_catalog().items()
             for spec in entry.get("files") or [] if "dest" in spec}
+
+
+def _catalog_dataset(path: str) -> str | None:
+    """The catalog dataset whose plain file ``path`` is, or ``None`` (a local file)."""
+    return _catalog_files().get(str(PurePosixPath(path)))
 
 
 def image_init_inputs(cfg: Any, run: str) -> list[str]:
@@ -145,7 +153,7 @@ def image_init_inputs(cfg: Any, run: str) -> list[str]:
     path = getattr(cfg.experiments[run], "image_init", None)
     if not path:
         return []
-    dataset = _catalog_files().get(str(PurePosixPath(path)))
+    dataset = _catalog_dataset(path)
     return [FETCHED.format(dataset=dataset)] if dataset else [path]
 
 
@@ -155,9 +163,7 @@ def fetched_datasets(cfg: Any) -> list[str]:
     if world_inputs(cfg):
         needed.add(cfg.world.img2dataset.dataset)
     inits = {getattr(cfg.experiments[r], "image_init", None) for r in trained_runs(cfg)} - {None}
-    if inits:
-        files = _catalog_files()
-        needed |= {files[str(PurePosixPath(p))] for p in inits if str(PurePosixPath(p)) in files}
+    needed |= {d for d in map(_catalog_dataset, inits) if d}
     return sorted(needed)
 
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
+from lotlip.config import PRECISIONS
 from lotlip.eval.model_spec import default_name, parse_model_spec
 from lotlip.eval.protocols import EvalProtocol, resolve
 from lotlip.eval.references import RUNNER_TO_CLIP_BENCHMARK, load_references
 from lotlip.eval.runner import evaluate_benchmark
 
-PRECISIONS = ("fp32", "bf16", "amp")
 MERGED_CSV = "results.csv"
 SPEED_SUFFIX = ".speed.json"  # beside each result: images/s, texts/s, precision, device, batch size
 CLIP_BENCHMARK_METRICS = RUNNER_TO_CLIP_BENCHMARK  # I2T retrieves texts, T2I images

@@ -78,7 +78,6 @@ class TrainStep:
     accum_steps: int = 1
     grad_clip_norm: float | None = None
     sync_gradients: Callable[[torch.nn.Module], None] | None = None
-    raise_on_nonfinite: bool = True
 
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
@@ -114,14 +113,11 @@ class TrainStep:
             losses = losses or step_losses  # every pass computes the same whole-batch loss
         return losses
 
-    def __call__(self, images: torch.Tensor, tokens: torch.Tensor, lr: float | None = None) -> dict[str, float]:
-        """One optimizer step on the batch; ``lr`` (if given) is set on every parameter group first."""
-        if lr is not None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+    def __call__(self, images: torch.Tensor, tokens: torch.Tensor) -> dict[str, float]:
+        """One optimizer step on the batch (the learning rate is the optimizer's, set by the scheduler)."""
         losses = self.compute_gradients(images.to(self.device), tokens.to(self.device))
         loss = losses["loss"].item()
-        if self.raise_on_nonfinite and not math.isfinite(loss) and self.scaler is None:
+        if not math.isfinite(loss) and self.scaler is None:  # amp: the scaler skips overflowed steps
             raise FloatingPointError(f"loss is {loss}")
         if self.sync_gradients is not None:
             self.sync_gradients(self.model)

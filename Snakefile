@@ -12,6 +12,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+
+if workflow.is_main_process:  # after a plain `dvc pull`: pulled outputs get their recorded times back
+    restored = restore_pulled_mtimes()
+    if restored:
+        print(f"lotlip: {restored} outputs checked out by DVC got back the times Snakemake recorded", file=sys.stderr)
+
+
 include: "workflow/rules/world.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/relabel.smk"

@@ -42,17 +42,79 @@ def restore_mtimes(workdir: str | Path = ".") -> int:
     meta_dir = workdir / METADATA
     if not meta_dir.is_dir():
         raise FileNotFoundError(f"{meta_dir}: no Snakemake job records; were the artifacts pulled?")
-    restored = 0
-    for record_path in sorted(meta_dir.iterdir()):
+    outputs = _recorded_outputs(workdir, strict=True)
+    for target, when in outputs:
+        _set_time(target, when)
+    return len(outputs)
+
+
+def _recorded_outputs(workdir: Path, strict: bool = False) -> list[tuple[Path, float]]:
+    """(output, job end time) of every Snakemake job record whose output exists.
+
+    A record that does not decode is an error naming it when ``strict``, else skipped.
+    """
+    outputs = []
+    for record_path in sorted((workdir / METADATA).iterdir()):
         try:
-            record = json.loads(record_path.read_text())
+            when = json.loads(record_path.read_text()).get("endtime")
             target = workdir / _decode(record_path.name)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{record_path}: not a Snakemake job record ({exc})") from None
-        when = record.get("endtime")
-        if when is None or not target.exists():
+            if strict:
+                raise ValueError(f"{record_path}: not a Snakemake job record ({exc})") from None
             continue
-        _set_time(target, float(when))
+        if when is not None and target.exists():
+            outputs.append((target, float(when)))
+    return outputs
+
+
+def _dvc_view(workdir: Path) -> tuple[list[Path], list[Path]] | None:
+    """(DVC-tracked outs, workspace paths that differ from ``dvc.lock``) by DVC's own comparison; None on error."""
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(workdir)) as repo:
+            outs = [workdir / out.def_path for out in repo.index.outs]
+            status = repo.data_status(granular=True, untracked_files="no")
+    except DvcException as exc:
+        log.warning("dvc data status failed (%s); pulled artifacts keep their pull times", exc)
+        return None
+    changes = status.get("uncommitted", {})
+    changed = [workdir / p.rstrip("/") for kind in ("modified", "added", "deleted", "unknown")
+               for p in changes.get(kind, [])]
+    return outs, changed
+
+
+def _related(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def restore_pulled_mtimes(workdir: str | Path = ".", slack_s: float = 1.0) -> int:
+    """After a plain ``dvc pull``: give pulled outputs back their recorded times; returns how many were restored.
+
+    Called by the workflow before it plans. An output whose modification time is later than the end time of the
+    job that wrote it was either checked out by DVC or edited since. Only outputs whose content DVC reports
+    unchanged from ``dvc.lock`` get their time back; an edited one keeps its time, so Snakemake re-runs what
+    depends on it. Cheap when nothing was pulled: one ``stat`` per recorded output, DVC is not consulted.
+    """
+    workdir = Path(workdir)
+    if not (workdir / "dvc.lock").is_file() or not (workdir / METADATA).is_dir():
+        return 0
+    late = [(path, when) for path, when in _recorded_outputs(workdir) if path.stat().st_mtime > when + slack_s]
+    if not late:
+        return 0
+    view = _dvc_view(workdir)
+    if view is None:
+        return 0
+    outs, changed = view
+    restored = 0
+    for path, when in late:
+        if not any(out == path or out in path.parents for out in outs):
+            continue  # not versioned by DVC: not pulled
+        if any(_related(path, c) for c in changed):
+            log.info("%s: changed since the DVC checkout; keeping its time", path)
+            continue
+        _set_time(path, when)
         restored += 1
     return restored
 

@@ -1,4 +1,4 @@
-"""DVC: push artifacts, clone, pull, and Snakemake re-runs nothing but the cheap tables (byte-identical)."""
+"""DVC: push artifacts, clone, plain `dvc pull`, and Snakemake re-runs nothing but the cheap tables (byte-identical)."""
 
 import hashlib
 import os
@@ -11,7 +11,7 @@ import pytest
 
 from lotlip.artifacts import dvc_yaml, restore_mtimes
 from lotlip.config import load_config
-from tests.conftest import REPO, planned_jobs
+from tests.conftest import REPO, planned_jobs, run_child
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -19,11 +19,12 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
 CONFIGS = ["config/config.yaml", ".test/config/config.yaml"]
 SELECT = {"experiments": ["short", "lotlip"]}  # two runs keep the test short; dvc.yaml must name only these
 TINY = ["--config", "train={'steps': 2}", f"select={SELECT}"]
-REPORT_RULES = {"table", "table_dataset_stats", "paper_table", "sweep_figure", "maps_figure", "claims", "all"}
+REPORT_RULES = {"table", "table_dataset_stats", "paper_table", "sweep_figure", "maps_figure", "claims", "table_html",
+                "claims_html", "landing", "all"}
 
 
 def sh(*cmd: str, cwd: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
+    done = run_child(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, f"{' '.join(cmd)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     return done
 
@@ -54,14 +55,22 @@ def test_pull_in_a_fresh_clone_rebuilds_tables_without_retraining(tmp_path):
     sh("git", "commit", "-qm", "artifacts", cwd=origin)
 
     clone = _clone(origin, tmp_path / "clone", store)
-    pulled = sh(str(BIN / "lotlip"), "pull", cwd=clone)
-    assert "missing from the remote" not in pulled.stderr
+    sh(str(BIN / "dvc"), "pull", "-q", cwd=clone)  # plain DVC: the workflow restores the recorded times itself
     plan = snakemake(clone, "-n")
+    assert "outputs checked out by DVC got back the times Snakemake recorded" in plan.stderr
     jobs = planned_jobs(plan.stdout + plan.stderr)
     assert set(jobs) <= REPORT_RULES and jobs["table"] == 2  # tables, figures, claims: cheap, not versioned
     snakemake(clone)
     for table in ("table_long_retrieval.csv", "table_short_tasks.csv", "table_dataset_stats.csv"):
         assert (clone / "results" / table).read_bytes() == (origin / "results" / table).read_bytes(), table
+
+    # An artifact edited after the pull keeps its new time: what depends on it runs again.
+    with open(clone / "results" / "checkpoints" / "short" / "seed0" / "model.pt", "ab") as fh:
+        fh.write(b"edited")
+    plan = snakemake(clone, "-n")
+    jobs = planned_jobs(plan.stdout + plan.stderr)
+    assert jobs.get("evaluate", 0) >= 1 and "train" not in jobs, jobs
+    assert "run=lotlip" not in plan.stdout + plan.stderr
 
     # Artifacts missing from the remote are named, and only their part is rebuilt.
     for lost in ("checkpoints/short/seed0/model.pt", "eval/short/seed0/dci_syn.json"):
@@ -92,3 +101,19 @@ def test_restore_mtimes_sets_recorded_end_times(tmp_path):
     (meta / name).write_text(json.dumps({"endtime": 1_000_000.0}))
     assert restore_mtimes(tmp_path) == 1
     assert out.stat().st_mtime == 1_000_000.0
+
+
+def test_restore_pulled_mtimes_needs_dvc_lock_and_leaves_files_alone_without(tmp_path):
+    import base64
+    import json
+
+    from lotlip.artifacts import restore_pulled_mtimes
+
+    out = tmp_path / "results" / "x.json"
+    out.parent.mkdir(parents=True)
+    out.write_text("{}")
+    meta = tmp_path / ".snakemake" / "metadata"
+    meta.mkdir(parents=True)
+    (meta / base64.urlsafe_b64encode(b"results/x.json").decode()).write_text(json.dumps({"endtime": 1_000_000.0}))
+    assert restore_pulled_mtimes(tmp_path) == 0  # no dvc.lock: not a DVC checkout, nothing was pulled
+    assert out.stat().st_mtime > 1_000_000.0

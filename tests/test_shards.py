@@ -42,3 +42,62 @@ def test_shards_are_byte_reproducible_with_one_header_per_member(tiny_world, tmp
     with tarfile.open(shards / "train-000000.tar") as tf:
         members = tf.getmembers()
     assert all(m.mtime == 0 and not m.pax_headers for m in members)
+
+
+def _mispaired(tiny_cfg, tiny_world) -> list[str]:
+    """Every way a shard sample's parts disagree with its scene: [] when each caption belongs to its image."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from lotlip.relabel import relabel_scenes
+    from lotlip.world.describe import raw_caption
+    from lotlip.world.render import render
+    from lotlip.world.scene import Scene
+
+    _, _, shards = tiny_world
+    problems = []
+    for sample in wds.WebDataset(shard_urls(shards), shardshuffle=False):
+        key, meta = sample["__key__"], json.loads(sample["json"])
+        scene = Scene.from_dict(meta["scene"])
+        if scene.key != key:
+            problems.append(f"{key}: json holds scene {scene.key}")
+        pixels = np.asarray(Image.open(io.BytesIO(sample["png"])).convert("RGB"))
+        if not np.array_equal(pixels, np.asarray(render(scene, tiny_cfg.world.image_size).convert("RGB"))):
+            problems.append(f"{key}: image is not a render of scene {scene.key}")
+        if meta["raw"] != raw_caption(scene, tiny_cfg.world.seed):
+            problems.append(f"{key}: raw caption is not scene {scene.key}'s")
+        expected = next(relabel_scenes("simulated", [scene], tiny_cfg.relabel.captioners, tiny_cfg.relabel.seed))
+        if meta["captions"] != expected["captions"]:
+            problems.append(f"{key}: MLLM captions are not scene {scene.key}'s")
+    return problems
+
+
+def test_each_sample_caption_belongs_to_its_image(tiny_cfg, tiny_world):
+    """Image, scene, raw and MLLM captions of every shard sample describe the same scene (ids and content)."""
+    assert _mispaired(tiny_cfg, tiny_world) == []
+
+
+@pytest.mark.parametrize("fault", ["captions", "images"])
+def test_mispaired_shards_are_caught(tiny_cfg, tiny_world, tmp_path, fault):
+    """The pairing check above bites: captions or images shifted by one sample are reported for every sample."""
+    import shutil
+
+    world, captions, _ = tiny_world
+    if fault == "captions":
+        rows = read_jsonl(captions)
+        shifted = [{**row, "captions": rows[i - 1]["captions"]} for i, row in enumerate(rows)]
+        write_jsonl(tmp_path / "captions.jsonl", shifted)
+        captions = tmp_path / "captions.jsonl"
+    else:
+        shutil.copytree(world, tmp_path / "world")
+        pngs = sorted((tmp_path / "world" / "images").glob("*.png"))
+        data = [p.read_bytes() for p in pngs]
+        for i, path in enumerate(pngs):
+            path.write_bytes(data[i - 1])
+        world = tmp_path / "world"
+    write_shards(world, captions, tmp_path / "shards", 40)
+    problems = _mispaired(tiny_cfg, (world, captions, tmp_path / "shards"))
+    what = "MLLM captions are not" if fault == "captions" else "image is not a render"
+    assert sum(what in p for p in problems) == tiny_cfg.world.n_train

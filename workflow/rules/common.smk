@@ -4,6 +4,7 @@ import json
 import shlex
 import sys
 
+from lotlip.artifacts import restore_pulled_mtimes
 from lotlip.config import ConfigError, check_stages, load_config, run_config, to_dict
 from lotlip.plan import (
     CHECKPOINT,

@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH):$(abspath $(I2D_VENV))/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 I2D_STAMP := $(I2D_VENV)/.installed-$(shell sha1sum workflow/envs/img2dataset.txt | cut -c1-12)
 
-.PHONY: install img2dataset run test lint services clean slurm-up slurm-down
+.PHONY: install img2dataset run test lint services browser clean slurm-up slurm-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,9 +43,14 @@ lint: install
 test: install img2dataset lint services
 	$(BIN)/pytest -q
 
-services:  # as root on Debian: a one-node Slurm cluster for tests/test_slurm_pipeline.py (skipped without it)
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then .ci/slurm/start.sh; \
-	else echo "not root on Debian: Slurm tests will be skipped"; fi
+# as root on Debian: a one-node Slurm cluster for tests/test_slurm_pipeline.py and headless Chromium for
+# tests/test_report_browser.py (each skipped without it)
+services:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then .ci/slurm/start.sh && .ci/browser/install.sh; \
+	else echo "not root on Debian: Slurm and browser tests will be skipped"; fi
+
+browser:  # headless Chromium for tests/test_report_browser.py (root, Debian)
+	.ci/browser/install.sh
 
 slurm-up:  # a one-node Slurm cluster on this machine (root, Debian): enables tests/test_slurm_pipeline.py
 	.ci/slurm/start.sh

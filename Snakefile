@@ -1,14 +1,22 @@
 # lotlip: LoTLIP reproduction pipeline. `snakemake --cores 2 all` builds every table, figure and the claims
 # check of the configured tier; `snakemake --report results/report.html` bundles them.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# The report's landing page (workflow/report/workflow.rst) includes results/report/landing.html (rule `landing`);
+# a report made before that page exists shows a plain description saying how to build it.
+LANDING_RST = "workflow/report/workflow.rst"
+if not os.path.exists("results/report/landing.html"):
+    LANDING_RST = "workflow/report/workflow_unbuilt.rst"
 
 
 configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
+report: LANDING_RST
 
 
 include: "workflow/rules/common.smk"
@@ -29,6 +37,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/release.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/landing.smk"
 
 
 rule all:
@@ -39,4 +48,7 @@ rule all:
         expand("results/table_{name}.csv", name=PAPER_TABLES),
         expand("results/figures/{fig}.png", fig=PAPER_FIGURES),
         ["results/claims.csv"] if CLAIMS else [],
+        expand("results/report/table_{name}.html", name=REPORT_TABLES),
+        ["results/report/claims.html"] if CLAIMS else [],
+        "results/report/landing.html",
     default_target: True

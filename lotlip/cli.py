@@ -1,7 +1,8 @@
 """``lotlip <stage> ...``: the entry points the workflow rules call.
 
 Each stage takes its slice of the validated config as JSON (``--cfg``), so Snakemake re-runs a stage exactly
-when its own settings change. Errors become one line on stderr and exit code 2.
+when its own settings change. Errors (config and input errors, failed writes) become one line on stderr and exit
+code 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +19,9 @@ from types import SimpleNamespace
 
 from lotlip.cli_paper import add_parsers as add_paper_parsers
 from lotlip.cli_real import add_parsers as add_real_data_parsers
+from lotlip.cli_report import add_parsers as add_report_parsers
 from lotlip.config import ConfigError, load_config, run_config_from_dict, to_dict
-from lotlip.io import write_json, write_jsonl
-from lotlip.provenance import provenance
+from lotlip.io import describe_os_error, write_json, write_jsonl
 from lotlip.train.launcher import LaunchError
 
 
@@ -112,6 +114,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     from lotlip.eval.runner import evaluate_benchmark
     from lotlip.model.checkpoint import load_model
+    from lotlip.provenance import provenance  # imports torch: not at the top (`lotlip snakemake` starts fast)
 
     if not len(args.name) == len(args.benchmark) == len(args.out):
         raise ConfigError(f"evaluate: {len(args.name)} --name, {len(args.benchmark)} --benchmark and "
@@ -241,13 +244,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=lambda a: print(json.dumps(load_config(*a.files) and "ok")))
 
+    # listed for --help only: main() hands `lotlip snakemake ARGS` to lotlip.workflow before parsing
+    sub.add_parser("snakemake", help="snakemake ARGS, but a missing or unreadable --configfile is one line "
+                                     "(lotlip.workflow)", add_help=False)
+
     add_real_data_parsers(sub)  # fetch, fetch-model, import-benchmark, evaluate-model, benchmark, reference-table
     add_paper_parsers(sub)  # paper-table, figure, claims
+    add_report_parsers(sub)  # landing, table-html
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one stage; user errors print one line and return 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["snakemake"]:  # Snakemake's own command line (its options are not ours to parse)
+        from lotlip.workflow import main as snakemake_main
+
+        return snakemake_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -255,6 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError, LaunchError) as exc:
         print(f"lotlip {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a failed write (full disk, quota, read-only folder): `cannot write <file>: <cause>`
+        message = describe_os_error(exc)
+        if message is None:
+            raise
+        print(f"lotlip {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM to `lotlip train` (the job it submitted is cancelled)
+        print(f"lotlip {args.command}: error: {exc or 'stopped by SIGINT'}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     return 0
 
 

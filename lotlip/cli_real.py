@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from lotlip.config import PRECISIONS
-from lotlip.io import write_json
+from lotlip.io import describe_os_error, write_json
 
 
 @contextlib.contextmanager
@@ -31,8 +31,10 @@ def _as_user_errors() -> Iterator[None]:
         yield
     except FileNotFoundError:
         raise
-    except (DownloadError, ArchiveError, OSError) as exc:
+    except (DownloadError, ArchiveError) as exc:
         raise ValueError(str(exc)) from None
+    except OSError as exc:  # a failed write reads `cannot write <file>: <cause>`
+        raise ValueError(describe_os_error(exc) or str(exc)) from None
 
 
 @contextlib.contextmanager

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lotlip.data.import_real import PATH_SOURCES, SOURCES
@@ -440,6 +442,25 @@ def _check_relations(cfg: LotlipConfig) -> None:
     _check_reference(cfg)
     _check_experiments(cfg)
     _check_paper(cfg)
+    check_launch_strings(cfg.launch)
+
+
+SBATCH_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def check_launch_strings(launch: LaunchConfig) -> None:
+    """Strings submitit writes into the Slurm job script's ``#SBATCH`` lines: a control character (a newline above
+    all) would end the line and make the rest a script line bash runs; sbatch flag names must look like flag
+    names. Refused whatever the executor, so a config is valid or not independently of where it runs."""
+    values = {"log_folder": launch.log_folder, "partition": launch.partition, "account": launch.account,
+              "qos": launch.qos, **{f"sbatch.{k}": v for k, v in launch.sbatch.items()}}
+    for key in launch.sbatch:
+        if not SBATCH_KEY.fullmatch(str(key)):
+            raise ConfigError(f"launch.sbatch: flag name {str(key)!r} must be letters, digits, '_' or '-' "
+                              f"(starting with a letter)")
+    for key, value in values.items():
+        if value is not None and any(unicodedata.category(c) == "Cc" for c in str(value)):  # C0, DEL, C1
+            raise ConfigError(f"launch.{key}: {str(value)!r} contains a control character (newline, tab, ...)")
 
 
 def _check_benchmark(name: str, bench: BenchmarkConfig) -> None:
@@ -572,6 +593,29 @@ def _check_sections(data: Any, where: str) -> None:
             raise ConfigError(f"{where}: key '{key}': expected a mapping, got {type(raw[key]).__name__}")
 
 
+def read_config_file(path: str | Path) -> DictConfig | ListConfig:
+    """One config file as omegaconf nodes, unvalidated.
+
+    Raises:
+        ConfigError: one line naming the file: not found (or not a file), unreadable, not UTF-8, not YAML.
+    """
+    try:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: config file not found")
+        return OmegaConf.load(path)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+
+
 def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config") -> LotlipConfig:
     """Merge YAML files or mappings (later wins) onto the defaults, validate, return typed config.
 
@@ -584,22 +628,13 @@ def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config"
         where = str(src) if isinstance(src, str | Path) else origin
         try:
             if isinstance(src, str | Path):
-                if not Path(src).is_file():
-                    raise ConfigError(f"{src}: config file not found")
-                data = OmegaConf.load(src)
+                data = read_config_file(src)
             else:
                 data = OmegaConf.create(src if isinstance(src, DictConfig) else dict(src))
             _check_sections(data, where)
             merged = OmegaConf.merge(merged, data)
         except OmegaConfBaseException as exc:
             raise ConfigError(f"{where}: {_describe(exc)}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{where}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                              f"{exc.start})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
     try:
         cfg: LotlipConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:

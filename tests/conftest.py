@@ -6,8 +6,14 @@ in CI a missing Slurm cluster or img2dataset must fail the run, not pass it quie
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +75,99 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped, but LOTLIP_NO_SKIPS=1 (CI) forbids skips: {reason}"
+
+
+# --- child processes ---------------------------------------------------------------------------------------------
+# A test's child process (snakemake, `lotlip train`, a forking fault harness, pytest) runs in its own session with
+# the default signal dispositions, and every wait on it has a timeout that kills its whole process group:
+# - a test run as a background job (`nohup make test &`) ignores SIGINT and SIGQUIT, and ignored signals survive
+#   exec (Python's ``restore_signals`` resets only SIGPIPE and SIGXFSZ): a child would never see the SIGINT
+#   a test sends it, and the test would wait for it forever;
+# - ``subprocess.run(timeout=)`` kills only the child: snakemake's trainers or a submitit job would outlive it.
+
+CHILD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+                 signal.SIGALRM)
+
+
+def default_signals() -> None:
+    """``preexec_fn``: default dispositions of the signals tests (and Snakemake, Slurm) send, none blocked."""
+    for signum in CHILD_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def start_child(argv: Sequence[str], *, preexec_fn: Callable[[], None] | None = None,
+                **popen: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new session (process group = its pid, see :func:`kill_child`) with
+    :func:`default_signals`, then ``preexec_fn``. Pair it with :func:`wait_child` / :func:`kill_child`."""
+
+    def preexec() -> None:
+        default_signals()
+        if preexec_fn is not None:
+            preexec_fn()
+
+    return subprocess.Popen(argv, start_new_session=True, preexec_fn=preexec, **popen)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is alive (zombies aside; Linux ``/proc``)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
+
+
+def kill_child(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop the child's whole process group (what it started too) and reap the child: SIGTERM first (Snakemake
+    cancels its Slurm jobs, ``lotlip train`` the job it submitted), SIGKILL to what is left after ``grace_s``.
+    Safe after the child exited: a process group id is not reused while the group has members."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.1)  # reaps the child itself (else it stays a zombie member)
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+
+
+def wait_child(proc: subprocess.Popen, timeout: float) -> int:
+    """``proc.wait(timeout)``; on time-out (or any interruption) the process group is killed, then it raises."""
+    try:
+        return proc.wait(timeout=timeout)
+    except BaseException:
+        kill_child(proc)
+        raise
+
+
+def run_child(argv: Sequence[str], *, timeout: float, input: str | bytes | None = None,
+              capture_output: bool = False, check: bool = False, **popen: Any) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for tests: :func:`start_child`, and the whole process group is killed when the child ends,
+    when ``timeout`` passes (then ``subprocess.TimeoutExpired`` as from ``subprocess.run``) or on any interruption,
+    so that nothing it started (a trainer, a local submitit job) outlives it."""
+    if capture_output:
+        popen.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if input is not None:
+        popen["stdin"] = subprocess.PIPE
+    proc = start_child(argv, **popen)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_child(proc)
+        out = err = None
+        with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
+            out, err = proc.communicate(timeout=10)  # what it wrote before it was killed
+        raise subprocess.TimeoutExpired(proc.args, timeout, output=out, stderr=err) from None
+    except BaseException:
+        kill_child(proc)
+        raise
+    kill_child(proc)  # what it left running
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done

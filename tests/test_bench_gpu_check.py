@@ -1,28 +1,27 @@
 """``python -m bench --gpu``: exits 2 without CUDA; ``--gpu-dry-run`` runs the same code on the CPU (2 gloo ranks)."""
 
 import json
-import subprocess
 import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_child
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the GPU check would really run")
 def test_gpu_check_without_cuda_exits_2(tmp_path):
     from bench.gpu_check import NO_CUDA
 
-    proc = subprocess.run([sys.executable, "-m", "bench", "--gpu", "--out", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = run_child([sys.executable, "-m", "bench", "--gpu", "--out", str(tmp_path)], cwd=REPO,
+                     capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == NO_CUDA, proc.stderr[-2000:]
     assert not list(tmp_path.iterdir())
 
 
 def test_gpu_dry_run_two_ranks_and_results_md_includes_it(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench", "--gpu-dry-run", "--gpu-ranks", "2", "--out", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = run_child([sys.executable, "-m", "bench", "--gpu-dry-run", "--gpu-ranks", "2", "--out", str(tmp_path)],
+                     cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     g = json.loads((tmp_path / "gpu_results.json").read_text())
     assert g["mode"] == "dry-run" and g["world_size"] == 2 and g["global_batch"] == 2 * g["batch_per_gpu"] == 4

@@ -1,17 +1,16 @@
 """``python -m bench --quick`` runs every figure end to end and writes the expected results (no timing asserts)."""
 
 import json
-import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_child
 
 FIGURES = ["train", "corners", "context", "utilisation", "input", "eval", "pipeline"]
 
 
 def test_quick_bench_writes_every_section(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=600)
+    proc = run_child([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=REPO,
+                     capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((tmp_path / "results.json").read_text())
     assert r["mode"] == "quick" and r["figures_run"] == FIGURES
@@ -80,8 +79,8 @@ def test_quick_bench_writes_every_section(tmp_path):
 
 def test_only_merges_into_existing_results(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"mode": "quick", "kept": {"x": 1}}))
-    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "eval", "--out", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = run_child([sys.executable, "-m", "bench", "--quick", "--only", "eval", "--out", str(tmp_path)],
+                     cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads((tmp_path / "results.json").read_text())
     assert r["kept"] == {"x": 1} and r["figures_run"] == ["eval"] and r["eval"]["similarity"]

@@ -1,8 +1,8 @@
 import json
-import subprocess
 import sys
 
 from lotlip.cli import main
+from tests.conftest import run_child
 
 
 def test_bad_config_key_is_one_clear_line(capsys):
@@ -20,7 +20,7 @@ def test_missing_input_is_one_clear_line(tmp_path, capsys):
 
 
 def test_module_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "lotlip", "--help"], capture_output=True, text=True, check=True)
+    out = run_child([sys.executable, "-m", "lotlip", "--help"], capture_output=True, text=True, check=True, timeout=120)
     assert "train" in out.stdout and "evaluate" in out.stdout
 
 

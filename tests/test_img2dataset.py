@@ -9,7 +9,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -34,7 +33,7 @@ from lotlip.data.loader import train_batches
 from lotlip.data.shards import shard_urls, write_shards
 from lotlip.io import write_jsonl
 from lotlip.relabel import relabel_scenes
-from tests.conftest import REPO, planned_jobs
+from tests.conftest import REPO, planned_jobs, run_child
 from tests.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
 
 pytest_plugins = ["tests.http_fixture"]
@@ -207,7 +206,7 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
     configs = ["--configfile", str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml"),
                str(tmp_path / "tier.yaml")]
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2"]
-    done = subprocess.run([*cmd, *target, *configs], capture_output=True, text=True, env=env, timeout=900)
+    done = run_child([*cmd, *target, *configs], capture_output=True, text=True, env=env, timeout=900)
     logs = "".join(p.read_text() for p in (tmp_path / "logs").rglob("*.log"))
     assert done.returncode == 0, (done.stderr[-3000:], logs[-3000:])
     world = tmp_path / "resources" / "world" / "train"
@@ -218,7 +217,7 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
     stats = pd.read_csv(tmp_path / "results" / "table_dataset_stats.csv").set_index("dataset")
     assert stats.loc["train (raw)", "n_images"] == 11
     assert (tmp_path / "results" / "checkpoints" / "lotlip" / "seed0" / "model.pt").is_file()
-    again = subprocess.run([*cmd, "-n", *target, *configs], capture_output=True, text=True, env=env, timeout=300)
+    again = run_child([*cmd, "-n", *target, *configs], capture_output=True, text=True, env=env, timeout=300)
     assert planned_jobs(again.stdout + again.stderr) == {}
 
 

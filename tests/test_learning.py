@@ -65,14 +65,19 @@ def _r1(metrics: dict) -> float:
     return (metrics["i2t_r1"] + metrics["t2i_r1"]) / 2
 
 
-def _train(cfg, shards: Path, out: Path, bench: Path, encode_image=None, **train) -> Outcome:
+def _train(cfg, shards: Path, out: Path, **train) -> Path:
     run = run_config(cfg, "long")
-    run = dataclasses.replace(run, train=dataclasses.replace(run.train, **train))
-    loop.train(run, shards, out / "model.pt")
+    loop.train(dataclasses.replace(run, train=dataclasses.replace(run.train, **train)), shards, out / "model.pt")
+    return out
+
+
+def _outcome(cfg, out: Path, bench: Path, encode_image=None) -> Outcome:
+    """Losses logged by the run in ``out``; R@1 of its model (image features from ``encode_image`` if given)."""
     losses = [float(row.split(",")[1]) for row in (out / "log.csv").read_text().splitlines()[1:]]
     model, tokenizer, _ = load_model(out / "model.pt")
     if encode_image is not None:
         model.encode_image = encode_image
+    run = run_config(cfg, "long")
     untrained, _ = loop.build_model(run.train.model, run.experiment)  # the same seeded init the run started from
     n_images = len(read_jsonl(bench / "texts.jsonl"))
     return Outcome(losses, _r1(evaluate_long_retrieval(model, tokenizer, bench)),
@@ -94,9 +99,15 @@ def failed_guards(outcome: Outcome) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def learned(world, tmp_path_factory):
+def learned_run(world, tmp_path_factory) -> Path:
     cfg, root = world
-    return _train(cfg, root / "shards", tmp_path_factory.mktemp("learned"), root / "bench")
+    return _train(cfg, root / "shards", tmp_path_factory.mktemp("learned"))
+
+
+@pytest.fixture(scope="module")
+def learned(world, learned_run) -> Outcome:
+    cfg, root = world
+    return _outcome(cfg, learned_run, root / "bench")
 
 
 def test_loss_falls_by_a_stated_margin(learned):
@@ -125,14 +136,15 @@ def _shuffled_shards(world_dir: Path, captions: Path, out: Path, samples_per_sha
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["shuffled_captions", "zero_lr", "sign_flipped_loss", "random_features"])
-def test_each_guard_bites(world, learned, tmp_path, monkeypatch, fault):
-    """Break what the guards protect; the same guards must then fail."""
+def test_each_guard_bites(world, learned_run, tmp_path, monkeypatch, fault):
+    """Break what the guards protect; the same guards must then fail (random features: the learned run's model)."""
     cfg, root = world
-    shards, train, encode_image = root / "shards", {}, None
+    run_dir, encode_image = learned_run, None
     if fault == "shuffled_captions":
-        shards = _shuffled_shards(root / "world", root / "captions.jsonl", tmp_path, cfg.shards.samples_per_shard)
+        shuffled = _shuffled_shards(root / "world", root / "captions.jsonl", tmp_path, cfg.shards.samples_per_shard)
+        run_dir = _train(cfg, shuffled, tmp_path / "run")
     elif fault == "zero_lr":
-        train = {"lr": 0.0}
+        run_dir = _train(cfg, root / "shards", tmp_path / "run", lr=0.0)
     elif fault == "sign_flipped_loss":
         real = loop.loss_for
 
@@ -144,14 +156,13 @@ def test_each_guard_bites(world, learned, tmp_path, monkeypatch, fault):
             def forward(self, *args):
                 return {name: -value for name, value in self.inner(*args).items()}
 
-        def flipped(exp, **kwargs):
-            return Flipped(real(exp, **kwargs))
-
-        monkeypatch.setattr(loop, "loss_for", flipped)
+        monkeypatch.setattr(loop, "loss_for", lambda exp, **kwargs: Flipped(real(exp, **kwargs)))
+        run_dir = _train(cfg, root / "shards", tmp_path / "run")
     else:
         def encode_image(images, normalize=False):
             return torch.nn.functional.normalize(torch.randn(len(images), 128), dim=-1)
 
-    outcome = _train(cfg, shards, tmp_path / "run", root / "bench", encode_image=encode_image, **train)
+    outcome = _outcome(cfg, run_dir, root / "bench", encode_image=encode_image)
     failed = failed_guards(outcome)
+    print(f"{fault}: failed guards: {failed}")
     assert failed, f"{fault}: every learning guard passed ({json.dumps(dataclasses.asdict(outcome))[:200]})"

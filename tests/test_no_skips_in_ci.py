@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 PROBE = '''
@@ -26,9 +27,9 @@ def test_at_run_time():
 def test_ci_turns_skips_into_failures(tmp_path, no_skips):
     (tmp_path / "test_probe.py").write_text(PROBE)
     env = {**os.environ, "LOTLIP_NO_SKIPS": no_skips}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
-                           "--rootdir", str(tmp_path), str(tmp_path / "test_probe.py")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    done = run_child([sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
+                      "--rootdir", str(tmp_path), str(tmp_path / "test_probe.py")],
+                     cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     if no_skips:
         assert done.returncode == 1, done.stdout
         assert done.stdout.count("forbids skips") >= 2 and "probe: no cluster" in done.stdout, done.stdout

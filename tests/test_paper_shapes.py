@@ -16,7 +16,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import string
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, planned_jobs
+from tests.conftest import REPO, planned_jobs, run_child
 from tests.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
 
 pytest_plugins = ["tests.http_fixture"]
@@ -201,15 +200,10 @@ def _snakemake(workdir: Path, *args: str, timeout: int, env: dict | None = None)
     is killed, so that no 7 GB trainer outlives the test."""
     env = {**os.environ, **ENV, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                          start_new_session=True) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            pytest.fail(f"snakemake {' '.join(args[:2])} did not finish within {timeout} s\n{err[-3000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    try:
+        return run_child(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"snakemake {' '.join(args[:2])} did not finish within {timeout} s\n{(exc.stderr or '')[-3000:]}")
 
 
 def _failure(done: subprocess.CompletedProcess, workdir: Path) -> str:

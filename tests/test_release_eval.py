@@ -31,7 +31,7 @@ from lotlip.model.external import longclip_state_dict, open_clip_arch
 from lotlip.report.reference import with_reference
 from lotlip.report.registry import TABLES
 from lotlip.report.tables import build_table, write_table
-from tests.conftest import REPO, planned_jobs
+from tests.conftest import REPO, planned_jobs, run_child
 
 BIN = Path(sys.executable).parent
 TINY_CLIP = {"embed_dim": 32, "quick_gelu": True,
@@ -309,15 +309,17 @@ OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **OFFLINE, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    return run_child(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 
 @needs_schema
 @pytest.mark.parametrize(("tier", "expected"), [
     ("release_eval", {"fetch": 7, "fetch_model": 5, "import_benchmark": 8, "evaluate_model": 40, "table": 2,
-                      "table_reference": 1, "paper_table": 1, "claims": 1, "all": 1}),
+                      "table_reference": 1, "paper_table": 1, "claims": 1, "table_html": 4, "claims_html": 1,
+                      "landing": 1, "all": 1}),
     ("paper", {"fetch": 9, "import_benchmark": 8, "world": 1, "relabel": 1, "shards": 1, "train": 4,
-               "evaluate": 4, "table": 2, "table_dataset_stats": 1, "paper_table": 6, "claims": 1, "all": 1})])
+               "evaluate": 4, "table": 2, "table_dataset_stats": 1, "paper_table": 6, "claims": 1, "table_html": 9,
+               "claims_html": 1, "landing": 1, "all": 1})])
 def test_real_tier_plans_offline(tier, expected, tmp_path):
     done = _snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
                       str(REPO / "config" / f"{tier}.yaml"))
@@ -371,7 +373,7 @@ def test_release_tier_runs_end_to_end_on_fixtures(tmp_path, tiny_arch):
     argv = [str(BIN / "lotlip"), "benchmark", "--model", spec, "--protocol", "urban1k,coco-5k", "--data-root",
             str(tmp_path / "resources" / "data"), "--no-check-count", "--name", "ours", "--batch-size", "4",
             "--threads", "1", "--out", str(tmp_path / "bench")]
-    bench = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    bench = run_child(argv, capture_output=True, text=True, timeout=300)
     assert bench.returncode == 0, bench.stderr[-3000:]
     for tier_name, protocol in (("u", "urban1k"), ("coco", "coco-5k")):
         ours = json.loads((tmp_path / "results" / "eval" / "ours" / f"{tier_name}.json").read_text())

@@ -23,7 +23,7 @@ import pytest
 from lotlip.config import run_config, to_dict
 from lotlip.train import launcher
 from lotlip.train.launcher import LaunchConfig, LaunchError, TrainTask
-from tests.conftest import REPO
+from tests.conftest import REPO, run_child
 
 BIN = Path(sys.executable).parent
 
@@ -75,7 +75,7 @@ def test_cancelled_job_raises_with_its_id_and_logs(timed_out_job, tmp_path):
     # RUNNING comes before srun's step exists; cancelled earlier, srun logs "Unable to create step", not CANCELLED
     _wait_until(lambda: job.paths.stdout.is_file() and "Loading pickle" in job.paths.stdout.read_text(), 60,
                 f"job {job.job_id} step starting")
-    subprocess.run(["scancel", job.job_id], check=True)
+    run_child(["scancel", job.job_id], check=True, timeout=60)
     t0 = time.monotonic()
     with pytest.raises(LaunchError) as err:
         launcher.wait(job, cfg, "cancelled", poll_s=0.5)
@@ -93,13 +93,13 @@ def test_preempted_training_is_requeued_and_resumes_from_last_pt(tiny_cfg, tiny_
     cfg = _slurm(tmp_path, timeout_min=10, gpus_per_node=1)
     job = launcher.submit(TrainTask(), to_dict(run), str(shards), str(out), cfg=cfg, name="preempted")
     _wait_until((out.parent / "last.pt").is_file, 120, "a first checkpoint (last.pt)")
-    subprocess.run(["scancel", "--signal=USR2", job.job_id], check=True)  # what Slurm sends before preempting
+    run_child(["scancel", "--signal=USR2", job.job_id], check=True, timeout=60)  # what Slurm sends before preempting
     summary = launcher.wait(job, cfg, "preempted", poll_s=1)
     assert summary["steps"] == 30 and 5 <= summary["resumed_from"] < 30
     assert out.is_file() and not (out.parent / "last.pt").exists()
     logs = job.paths.stdout.read_text() + job.paths.stderr.read_text()
     assert f"Requeued job {job.job_id}" in logs and "resuming lotlip from step" in logs
-    shown = subprocess.run(["scontrol", "show", "job", job.job_id], capture_output=True, text=True).stdout
+    shown = run_child(["scontrol", "show", "job", job.job_id], capture_output=True, text=True, timeout=60).stdout
     assert "Restarts=1" in shown and "TresPerNode=gres:gpu:1" in shown, shown  # requeued once, on the fake GPU
 
 
@@ -114,7 +114,7 @@ def _snakemake(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.C
            str(REPO / "slurm"), *args, "--configfile", str(REPO / "config" / "config.yaml"),
            str(REPO / ".test" / "config" / "config.yaml"), str(select)]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    return run_child(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def test_profile_asks_gpus_for_evaluation_and_training(tmp_path):
@@ -148,7 +148,7 @@ def test_pipeline_runs_on_slurm_with_training_through_submitit(tmp_path):
         found = re.search(rf"submitted lotlip-train-{run} as slurm job (\d+)", train_log)
         assert found, train_log[-2000:]
         assert (work / "results" / "checkpoints" / run / "seed0" / "model.pt").is_file()
-        job = subprocess.run(["scontrol", "show", "job", found.group(1)], capture_output=True, text=True).stdout
+        job = run_child(["scontrol", "show", "job", found.group(1)], capture_output=True, text=True, timeout=60).stdout
         assert "JobState=COMPLETED" in job and "NumCPUs=1" in job, job
 
 

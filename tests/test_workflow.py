@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, planned_jobs
+from tests.conftest import REPO, planned_jobs, run_child
 
 BIN = Path(sys.executable).parent
 
@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    return run_child(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 
 TEST_CFG = [str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml")]
@@ -88,8 +88,9 @@ def test_pipeline_builds_every_table_figure_and_claim_then_plans_nothing(tmp_pat
 
     one = snakemake(tmp_path, "all", "-n", "--configfile", *TEST_CFG,
                     "--config", "experiments={'lotlip_m1': {'merged_num': 3}}")
-    assert planned_jobs(one.stdout + one.stderr) == {  # that run, the figure and tables that read it
-        "train": 1, "evaluate": 1, "table": 2, "sweep_figure": 1, "claims": 1, "all": 1}
+    assert planned_jobs(one.stdout + one.stderr) == {  # that run, the figure and tables that read it, their pages
+        "train": 1, "evaluate": 1, "table": 2, "sweep_figure": 1, "claims": 1, "table_html": 2, "claims_html": 1,
+        "landing": 1, "all": 1}
 
 
 def test_misspelled_config_key_stops_with_one_line(tmp_path):
@@ -109,6 +110,6 @@ def test_wrong_type_stops_with_one_line(tmp_path):
 
 
 def test_workflow_lints_clean():
-    done = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--lint"],
-                          capture_output=True, text=True, cwd=REPO)
+    done = run_child([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--lint"],
+                     capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:]

@@ -1,8 +1,9 @@
 """Resumable, verified downloads and the dataset catalog (``config/datasets.yaml``).
 
 ``download`` streams to ``dest + ".part"``, resumes with an HTTP Range request, retries connection errors and
-5xx answers with exponential backoff (a local write error such as a full disk fails at once), checks size and
-sha256, then renames the part file onto ``dest`` (``os.replace``: the file appears whole or not at all). A null
+5xx answers with exponential backoff (a local write error such as a full disk fails at once, a
+``lotlip.io.WriteError`` naming the part file), checks size and sha256, then renames the part file onto ``dest``
+(``lotlip.io.publish``: fsynced, so the file appears whole or not at all, power loss included). A null
 checksum means "not verified": a warning is logged with the actual hash so it can be recorded in the catalog.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import urllib3
 import yaml
 
 from lotlip.data.extract import extract
+from lotlip.io import WriteError, publish, writing
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def _attempt(url: str, part: Path, timeout: float) -> None:
                 fh.write(block)
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         if _local_write_error(exc):  # a full disk or a read-only folder: retrying cannot help
-            raise DownloadError(f"{part}: cannot write the download of {url} ({exc.strerror})") from None
+            raise WriteError(exc.errno, f"{exc.strerror} (downloading {url})", str(part)) from None
         raise _Transient(f"{type(exc).__name__}: {exc}") from exc
     finally:
         resp.close()
@@ -177,7 +178,8 @@ def download(url: str, dest: str | Path, sha256: str | None = None, size: int | 
     dest = Path(dest)
     if _present(dest, url, sha256, size):
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with writing(dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     failures, best = 0, -1
     while True:
@@ -195,7 +197,8 @@ def download(url: str, dest: str | Path, sha256: str | None = None, size: int | 
             log.warning("%s: %s; retry %d/%d in %.1fs (have %d bytes)", url, exc, failures, retries, wait, done)
             time.sleep(wait)
     _verify(part, url, sha256, size)
-    os.replace(part, dest)
+    with writing(dest):
+        publish(part, dest)  # fsynced before and after the rename: a power loss leaves no torn file
     return dest
 
 

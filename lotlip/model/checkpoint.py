@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from lotlip.io import atomic_path
+from lotlip.io import WriteError, atomic_path
 from lotlip.model.factory import LoTLIP, create_model, get_tokenizer
 from lotlip.model.release import read_checkpoint, release_state_dict
 from lotlip.model.timm_init import is_timm_vit_state_dict, key_problems, load_timm_state
@@ -34,8 +34,9 @@ def save_model(path: str | Path, model: LoTLIP, model_name: str, corner_mask: bo
 
 
 def save_checkpoint(obj: Any, path: str | Path) -> None:
-    """``torch.save`` through a temp file renamed into place; a failed write (full disk, quota) is an ``OSError``
-    naming ``path`` and the cause (torch's own error names neither)."""
+    """``torch.save`` through a temp file renamed into place (fsynced, see :func:`lotlip.io.publish`); a failed
+    write (full disk, quota) is a :class:`lotlip.io.WriteError` naming ``path`` and the cause (torch's own error
+    names neither)."""
     with atomic_path(path) as tmp:
         try:
             with open(tmp, "wb") as fh:  # a file object: torch keeps the OSError of a failed write as the context
@@ -45,7 +46,7 @@ def save_checkpoint(obj: Any, path: str | Path) -> None:
             while cause is not None and not isinstance(cause, OSError):
                 cause = cause.__context__
             why = cause.strerror or str(cause) if cause is not None else str(exc).strip().splitlines()[0]
-            raise OSError(f"{path}: could not write the checkpoint ({why})") from None
+            raise WriteError(getattr(cause, "errno", None), why, str(path)) from None
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[LoTLIP, CornerTokenizer, dict]:

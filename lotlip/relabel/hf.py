@@ -23,6 +23,8 @@ from typing import Any
 
 from PIL import Image
 
+from lotlip.io import writing
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LONG_PROMPT = "Describe the image in detail."  # the Recap-Long prompt (dataset cards)
@@ -284,7 +286,7 @@ def relabel_hf(items: Iterable[tuple[str, str | Path]], out_jsonl: str | Path, m
                          short_max_new_tokens, generate_kwargs)
     stats = HFRelabelStats()
     done = _done_keys(out_jsonl, captioner_name)
-    with open(out_jsonl, "a", encoding="utf-8") as fh:
+    with writing(out_jsonl), open(out_jsonl, "a", encoding="utf-8") as fh:  # a full disk names the file
         for keys, images in _batches(items, done, batch_size, strict, stats):
             captions = caption(images)
             fh.write("".join(json.dumps({"key": k, "captions": {captioner_name: c}}, sort_keys=True) + "\n"

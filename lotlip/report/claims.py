@@ -63,16 +63,21 @@ def check_claims(claims: dict[str, ClaimConfig], evals: pd.DataFrame) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def to_markdown(df: pd.DataFrame) -> str:
-    """The claims table as Markdown, with the counts of each verdict first."""
+def verdict_summary(df: pd.DataFrame) -> str:
+    """The count of each verdict, strongest evidence first: ``8 supported (1 seed), 7 inconclusive``."""
     counts = df.verdict.value_counts()
     order = ["reproduced", "not reproduced", *sorted(v for v in counts.index if v.startswith("supported")),
              *sorted(v for v in counts.index if v.startswith("contradicted")), "inconclusive", "not measured"]
-    summary = ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
+    return ", ".join(f"{counts[v]} {v}" for v in order if v in counts)
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """The claims table as Markdown, with the counts of each verdict first."""
+    summary = verdict_summary(df)
     view = pd.DataFrame({
         "claim": df.claim, "paper says": df.text, "source": df.source,
         "comparison": df.treatment + " vs " + df.control, "measure": df.measure,
-        "effect (95% CI)": [_effect(r) for _, r in df.iterrows()], "seeds": df.get("n_seeds"),
+        "effect (95% CI)": [effect_text(r) for _, r in df.iterrows()], "seeds": df.get("n_seeds"),
         "verdict": df.verdict})
     return (f"# Claims check\n\n{summary}.\n\nEffect = treatment - control in percentage points; interval: "
             "`seeds` = t over seeds (paired when both runs share them), `test-set` = binomial (Wilson) error of one "
@@ -82,7 +87,8 @@ def to_markdown(df: pd.DataFrame) -> str:
             + view.to_markdown(index=False) + "\n")
 
 
-def _effect(row: pd.Series) -> str:
+def effect_text(row: pd.Series) -> str:
+    """A claim's effect with its interval, e.g. ``+8.3 [+6.5, +10.1] (test-set)``; ``—`` when not measured."""
     if pd.isna(row.get("effect")):
         return "—"
     return f"{row['effect']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] ({row['ci_kind']})"

@@ -38,6 +38,7 @@ from lotlip.config import (
     RunConfig,
     _check_ranges,
     _describe,
+    check_launch_strings,
     run_config_from_dict,
     to_dict,
 )
@@ -79,30 +80,13 @@ def _partitions() -> list[str]:
     return [p.strip().rstrip("*") for p in out.stdout.split()]
 
 
-SBATCH_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-
-
-def _check_script_strings(cfg: LaunchConfig) -> None:
-    """Strings submitit writes into ``#SBATCH`` lines: a control character (a newline above all) would end the
-    line and make the rest a script line bash runs; sbatch flag names must look like flag names."""
-    values = {"log_folder": cfg.log_folder, "partition": cfg.partition, "account": cfg.account, "qos": cfg.qos,
-              **{f"sbatch.{k}": v for k, v in cfg.sbatch.items()}}
-    for key in cfg.sbatch:
-        if not SBATCH_KEY.fullmatch(str(key)):
-            raise ConfigError(f"launch.sbatch: flag name {str(key)!r} must be letters, digits, '_' or '-' "
-                              f"(starting with a letter)")
-    for key, value in values.items():
-        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in str(value)):
-            raise ConfigError(f"launch.{key}: {str(value)!r} contains a control character (newline, tab, ...)")
-
-
 def validate(cfg: LaunchConfig) -> None:
     """Check ranges, the executor, the strings of the job script and (on Slurm) that the partition exists;
     one-line :class:`ConfigError`."""
     if cfg.executor not in EXECUTORS:
         raise ConfigError(f"launch.executor: {cfg.executor!r} is not one of {', '.join(EXECUTORS)}")
     _check_ranges(cfg, "launch")
-    _check_script_strings(cfg)
+    check_launch_strings(cfg)  # also checked by load_config: the workflow refuses them before planning
     if cfg.executor == "local" and cfg.nodes != 1:
         raise ConfigError(f"launch.nodes: the local executor runs on one node, not {cfg.nodes}")
     if cfg.executor != "slurm":
@@ -231,12 +215,20 @@ def launch(fn: Callable, *args: Any, cfg: LaunchConfig, name: str, poll_s: float
     validate(cfg)
     if cfg.executor == "inline":
         return fn(*args)
-    job = submit(fn, *args, cfg=cfg, name=name)
+    with _deferred_signals() as pending:  # a signal during sbatch would leave a job no one cancels
+        job = submit(fn, *args, cfg=cfg, name=name)
     try:
+        if pending:
+            raise Interrupted(pending[0])
         return wait(job, cfg, name, poll_s=poll_s)
-    except KeyboardInterrupt:  # Snakemake stops a rule with SIGINT: do not leave the job running
-        job.cancel(check=False)
-        raise
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM under sigterm_interrupts: do not leave the job running
+        with _deferred_signals():  # a second signal must not stop scancel halfway
+            try:
+                job.cancel(check=True)
+                done = f"cancelled {cfg.executor} job {job.job_id} ({name})"
+            except (OSError, subprocess.CalledProcessError) as err:
+                done = f"could not cancel {cfg.executor} job {job.job_id} ({name}): {err}"
+        raise Interrupted(getattr(exc, "signum", signal.SIGINT), f"{done}; {_logs(job)}") from None
 
 
 class TrainTask(submitit.helpers.Checkpointable):
@@ -272,8 +264,36 @@ def launch_train(run: RunConfig, shard_dir: str | Path, out_path: str | Path, cf
     return launch(TrainTask(), *args, cfg=cfg, name=f"lotlip-train-{run.name}", poll_s=poll_s)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a launch; the message says what became of the submitted job. ``signum`` gives the
+    exit status of the command (128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGINT, detail: str = ""):
+        self.signum = int(signum)
+        super().__init__(f"stopped by {signal.Signals(signum).name}" + (f"; {detail}" if detail else ""))
+
+
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _deferred_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM are recorded (in the yielded list) instead of interrupting the block; the previous
+    handlers are restored afterwards, and an ignored signal stays ignored. Handlers, not ``SIG_IGN``: child
+    processes started inside (sbatch, scancel, a local job) get the default dispositions. Outside the main thread
+    it does nothing."""
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN}
+    try:
+        yield pending
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @contextlib.contextmanager
@@ -307,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, LaunchError, FileNotFoundError, ValueError) as exc:
         print(f"lotlip train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print(f"lotlip train: error: {exc or 'stopped by SIGINT'}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
     log.info("trained %s: %s", run.name, summary)
     return 0
 

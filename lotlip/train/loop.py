@@ -23,7 +23,7 @@ from lotlip.config import ExperimentConfig, RunConfig, to_dict
 from lotlip.data.loader import parallel_train_batches, shard_sizes
 from lotlip.data.shards import first_keys, shard_urls
 from lotlip.data.validate import SkipCounter
-from lotlip.io import atomic_path
+from lotlip.io import atomic_path, writing
 from lotlip.model import LongClipLoss, MultiTextClipLoss, create_model, get_tokenizer
 from lotlip.model.checkpoint import load_image_tower, load_text_tower, save_checkpoint, save_model
 from lotlip.model.factory import LoTLIP
@@ -133,7 +133,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     """
     out_path = Path(out_path)
     work = out_path.parent
-    work.mkdir(parents=True, exist_ok=True)
+    with writing(out_path):  # a read-only folder: one error naming the output
+        work.mkdir(parents=True, exist_ok=True)
     tc, exp = run.train, run.experiment
     torch.set_num_threads(tc.threads)
     _seed_everything(tc.seed)
@@ -190,7 +191,8 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
     board = SummaryWriter(str(work / "tensorboard"), purge_step=start) if dist_info.is_main else None
     progress = tqdm(range(start, tc.steps), initial=start, total=tc.steps, desc=run.name, unit="step",
                     disable=None if dist_info.is_main else True)  # None: shown only on a terminal
-    with open(log_path if dist_info.is_main else os.devnull, "w" if new_log else "a", newline="") as fh:
+    log_file = log_path if dist_info.is_main else os.devnull
+    with writing(log_path), open(log_file, "w" if new_log else "a", newline="") as fh:  # full disk: names log.csv
         writer = csv.writer(fh)
         if new_log:
             writer.writerow(["step", "loss", "short_loss", "long_loss", "lr", "logit_scale", "samples_per_s"])

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from lotlip.config import RunConfig, run_config, to_dict
-from tests.conftest import REPO
+from tests.conftest import REPO, kill_child, run_child, start_child, wait_child
 
 BIN = Path(sys.executable).parent
 KILL_STEPS, KILL_EVERY, KILL_BATCH = 6, 2, 8  # interrupted runs: 6 steps of 8 samples, last.pt after steps 2, 4
@@ -84,9 +84,30 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str,
             pytest.fail(f"the process exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
         if time.monotonic() > deadline:
             if proc is not None:
-                proc.kill()
+                kill_child(proc)
             pytest.fail(f"{what} did not happen within {timeout_s} s")
         time.sleep(0.1)
+
+
+def stderr_lines(proc: subprocess.Popen) -> list[str]:
+    """The child's stderr lines (``text=True``) as they arrive, read by a daemon thread."""
+    import threading
+
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    return lines
+
+
+def one_error_line(lines: list[str], prefix: str = "lotlip train: error: ", shared: bool = False) -> str:
+    """The single ``prefix`` line of a command's stderr (its log lines aside); no traceback. ``shared``: a local
+    submitit job writes to the same stderr (its own traceback when it is cancelled); no frame of lotlip's code."""
+    errors = [line.strip() for line in lines if line.startswith(prefix)]
+    if shared:
+        tracebacks = [line for line in lines if line.lstrip().startswith('File "') and "/lotlip/" in line]
+    else:
+        tracebacks = [line for line in lines if "Traceback" in line]
+    assert len(errors) == 1 and not tracebacks, "".join(lines)[-3000:]
+    return errors[0]
 
 
 PAUSE = 3  # signal scenarios: stopped before step 3 of 6, the last checkpoint was written after step 2
@@ -123,9 +144,9 @@ class FaultLab:
             spec[name] = {"argv": train_args(self.run, self.shards, self.out(name)), "env": env, "dir": str(folder)}
         (self.root / "spec.json").write_text(json.dumps(spec))
         with open(self.root / "parent.txt", "w") as log:
-            self.parent = subprocess.Popen([sys.executable, "-m", "tests.faults._inject", "--fork",
-                                            str(self.root / "spec.json")], cwd=REPO, env=env_with_bin(),
-                                           stdout=log, stderr=subprocess.STDOUT)
+            self.parent = start_child([sys.executable, "-m", "tests.faults._inject", "--fork",
+                                       str(self.root / "spec.json")], cwd=REPO, env=env_with_bin(),
+                                      stdout=log, stderr=subprocess.STDOUT)
 
     def _output(self, name: str) -> str:
         parts = [self.root / name / "output.txt", self.root / "parent.txt"]
@@ -166,11 +187,9 @@ class FaultLab:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
         if self.parent is not None:
-            try:
-                self.parent.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.parent.kill()
-                self.parent.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                wait_child(self.parent, timeout=30)
+            kill_child(self.parent)  # the forking parent and any scenario left over
 
 
 @pytest.fixture(scope="session")
@@ -218,6 +237,6 @@ def snakemake_cmd(workdir: Path, *args: str, configfiles: tuple[str, ...] = ()) 
 
 def snakemake(workdir: Path, *args: str, configfiles: tuple[str, ...] = (), timeout: float = 600,
               **popen) -> subprocess.CompletedProcess:
-    """Run :func:`snakemake_cmd` to the end."""
-    return subprocess.run(snakemake_cmd(workdir, *args, configfiles=configfiles), capture_output=True, text=True,
-                          env=popen.pop("env", env_with_bin()), timeout=timeout, **popen)
+    """Run :func:`snakemake_cmd` to the end (``tests.conftest.run_child``: on time-out its jobs are killed too)."""
+    return run_child(snakemake_cmd(workdir, *args, configfiles=configfiles), capture_output=True, text=True,
+                     env=popen.pop("env", env_with_bin()), timeout=timeout, **popen)

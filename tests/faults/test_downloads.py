@@ -1,6 +1,7 @@
-"""Fault 6: downloads and archives. A 404, connection resets or refusals, a checksum mismatch, a truncated archive
-and archive members with ``../``, an absolute path or a link leading outside the target are clear errors, and
-nothing is extracted outside the target (nor a half target or marker left).
+"""Fault 6: downloads and archives. A 404, connection resets or refusals, a checksum mismatch, a truncated archive,
+archive members with ``../``, an absolute path or a link leading outside the target, and a full disk while
+downloading or unpacking each end ``lotlip fetch`` / ``lotlip fetch-model`` with exactly one line on stderr and
+exit status 2 (no traceback), and nothing is extracted outside the target (nor a half target or marker left).
 
 ``tests/test_download.py`` covers ``download`` and ``extract`` one by one (resume, retries, each unsafe member
 kind); here the faults go through the commands the fetch rules run (``lotlip fetch``, ``lotlip fetch-model``) and
@@ -12,17 +13,20 @@ from __future__ import annotations
 import hashlib
 import socket
 import stat
+import subprocess
 import tarfile
 import uuid
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from lotlip.cli import main
-from lotlip.data.download import DownloadError, download
+from lotlip.data import download as download_module
 from lotlip.data.extract import ArchiveError
+from tests.faults.conftest import BIN, env_with_bin, file_size_limit
 from tests.test_download import _file, _link, _tar
 
 pytest_plugins = ["tests.http_fixture"]  # http_server: a 127.0.0.1 file server with fault switches
@@ -38,9 +42,10 @@ class _Always(dict):
 
 
 def _one_line(capsys, command: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"lotlip {command}: error: ") and "\n" not in err, err
-    return err
+    """stderr is exactly one line, ``lotlip <command>: error: ...`` (no traceback: ``main`` returned)."""
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"lotlip {command}: error: "), err
+    return err.strip()
 
 
 def test_404_is_one_line_naming_the_url_and_nothing_is_written(http_server, tmp_path, capsys):
@@ -62,24 +67,32 @@ def test_checksum_mismatch_is_one_line_and_removes_the_file(http_server, tmp_pat
     assert sorted(p.name for p in out.parent.iterdir()) == []
 
 
-def test_connection_cut_on_every_attempt_gives_up_clearly(http_server, tmp_path):
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """Retries without the waits between them (``lotlip fetch-model`` retries 5 times, from 1 s doubling)."""
+    monkeypatch.setattr(download_module, "time", SimpleNamespace(sleep=lambda seconds: None))
+
+
+def test_connection_cut_on_every_attempt_gives_up_in_one_line(http_server, tmp_path, capsys, no_backoff):
     url = http_server.add("model.pt", PAYLOAD)
     http_server.reset_after = _Always({"model.pt": 0})
-    with pytest.raises(DownloadError, match="giving up after 2 retries") as err:
-        download(url, tmp_path / "model.pt", retries=2, backoff=0)
-    assert url in str(err.value) and "\n" not in str(err.value)
-    assert len(http_server.requests) == 3 and not (tmp_path / "model.pt").exists()
+    out = tmp_path / "models" / "model.pt"
+    assert main(["fetch-model", "--url", url, "--out", str(out)]) == 2
+    err = _one_line(capsys, "fetch-model")
+    assert url in err and "giving up after 5 retries" in err, err
+    assert len(http_server.requests) == 6 and not out.exists()
 
 
-def test_connection_refused_gives_up_clearly(tmp_path):
+def test_connection_refused_gives_up_in_one_line(tmp_path, capsys, no_backoff):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/model.pt"
-    with pytest.raises(DownloadError, match="giving up after 1 retries") as err:
-        download(url, tmp_path / "model.pt", retries=1, backoff=0)
-    assert url in str(err.value) and "Connection" in str(err.value)
-    assert not (tmp_path / "model.pt").exists()
+    out = tmp_path / "models" / "model.pt"
+    assert main(["fetch-model", "--url", url, "--out", str(out)]) == 2
+    err = _one_line(capsys, "fetch-model")
+    assert url in err and "giving up after 5 retries" in err and "Connection" in err, err
+    assert not out.exists()
 
 
 # --- archives through `lotlip fetch` ----------------------------------------------------------------------
@@ -131,15 +144,22 @@ ZIP_MEMBERS = {
     "zip-symlink-chain": ([("a/b", b"..", LINK), ("a/c", b"b/..", LINK), ("a/c/evil.txt", b"x", 0o644)],
                           "refused"),
 }
-def _fetch(http_server, tmp_path, archive: Path, sha256: str | None = None) -> tuple[int, str, Path]:
-    """``lotlip fetch`` of a one-archive catalog dataset: (exit status, error text, data root)."""
+
+
+def _fetch_argv(http_server, tmp_path, archive: Path, sha256: str | None = None) -> tuple[list[str], Path]:
+    """``lotlip fetch`` arguments for a one-archive catalog dataset (unpacked to ``demo/pack``), the data root."""
     url = http_server.add(archive.name, archive.read_bytes())
     catalog = tmp_path / "catalog.yaml"
     catalog.write_text(yaml.safe_dump({"datasets": {"demo": {"loader": "load_dci", "files": [
         {"url": url, "sha256": sha256, "size": None, "extract_to": "demo/pack"}]}}}))
     root = tmp_path / "box" / "data"
-    argv = ["fetch", "--dataset", "demo", "--root", str(root), "--catalog", str(catalog),
-            "--out", str(root / ".fetched" / "demo.json")]
+    return ["fetch", "--dataset", "demo", "--root", str(root), "--catalog", str(catalog),
+            "--out", str(root / ".fetched" / "demo.json")], root
+
+
+def _fetch(http_server, tmp_path, archive: Path, sha256: str | None = None) -> tuple[int, str, Path]:
+    """``lotlip fetch`` of a one-archive catalog dataset: (exit status, error text, data root)."""
+    argv, root = _fetch_argv(http_server, tmp_path, archive, sha256)
     try:
         return main(argv), "", root
     except ArchiveError as exc:  # what the process would die with (a traceback)
@@ -173,8 +193,8 @@ def test_bad_archive_is_refused_and_nothing_escapes(case, http_server, tmp_path,
     archive, reason = _archive(tmp_path, case)
     sha = None if case == "truncated-archive" else hashlib.sha256(archive.read_bytes()).hexdigest()
     rc, raised, root = _fetch(http_server, tmp_path, archive, sha)
-    assert rc != 0
-    error = capsys.readouterr().err + raised
+    assert rc == 2 and not raised, raised
+    error = _one_line(capsys, "fetch")
     assert reason in error and str(root / "downloads" / archive.name) in error, error
     _nothing_escaped(tmp_path, root)
 
@@ -185,3 +205,27 @@ def test_bad_archive_is_one_line(case, http_server, tmp_path, capsys):
     rc, raised, _ = _fetch(http_server, tmp_path, archive)
     assert rc == 2 and not raised
     assert reason in _one_line(capsys, "fetch")
+
+
+# --- a full disk while downloading or unpacking, in a real process --------------------------------------------
+
+@pytest.mark.parametrize("stage", ["download", "extract"])
+def test_full_disk_is_one_line_naming_the_file(stage, http_server, tmp_path):
+    """``lotlip fetch-model`` / ``lotlip fetch`` with writes past 64 kB failing (EFBIG, as on a full disk): the
+    process's whole stderr is one line naming the file and the cause, exit status 2."""
+    root = tmp_path / "data"
+    if stage == "download":
+        out = root / "model.pt"
+        argv, named = ["fetch-model", "--url", http_server.add("model.pt", PAYLOAD), "--out", str(out)], out
+    else:  # the archive (1 kB) downloads; its one member (300 kB) cannot be unpacked
+        archive = _tar(tmp_path / "pack.tar.gz", [_file("big.bin", bytes(300_000))])
+        sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+        argv, root = _fetch_argv(http_server, tmp_path, archive, sha)
+        named = root / "demo" / "pack"
+    done = subprocess.run([str(BIN / "lotlip"), *argv], capture_output=True, text=True, env=env_with_bin(),
+                          preexec_fn=file_size_limit(64_000), timeout=300)
+    assert done.returncode == 2, done.stderr
+    command = argv[0]
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"lotlip {command}: error: cannot write {named}"), done.stderr
+    assert "File too large" in done.stderr, done.stderr

@@ -13,12 +13,13 @@ import os
 import re
 import signal
 import subprocess
-import threading
+import sys
 import time
 
 import pytest
 
 from lotlip.train import loop
+from tests.conftest import REPO, kill_child, run_child, start_child, wait_child
 from tests.faults.conftest import (
     BIN,
     KILL_EVERY,
@@ -26,6 +27,8 @@ from tests.faults.conftest import (
     PAUSE,
     assert_same_weights,
     env_with_bin,
+    one_error_line,
+    stderr_lines,
     temp_leftovers,
     tiny_run,
     train_args,
@@ -73,25 +76,71 @@ def _alive(pid: int) -> bool:
 
 
 def test_sigterm_to_the_train_rule_cancels_its_submitted_job(tiny_cfg, tiny_world, tmp_path):
-    """Snakemake stops a running rule with SIGTERM; the job it submitted (here: local executor) must stop too."""
+    """Snakemake stops a running rule with SIGTERM; the job it submitted (here: local executor) must stop too, and
+    ``lotlip train`` exits with 128 + SIGTERM and one line naming the job."""
     run = tiny_run(tiny_cfg, steps=400, checkpoint_every=400)
     launch = json.dumps({"executor": "local", "log_folder": str(tmp_path / "submitit")})
-    proc = subprocess.Popen([str(BIN / "lotlip"), *train_args(run, tiny_world[2], tmp_path / "run" / "model.pt",
-                                                              "--launch", launch)],
-                            stderr=subprocess.PIPE, text=True, env=env_with_bin())
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    submitted = lambda: any("as local job" in line for line in lines)  # noqa: E731
-    wait_until(submitted, 120, "the job submission", proc)
-    job_pid = int(re.search(r"as local job (\d+)", "".join(lines)).group(1))
+    proc = start_child([str(BIN / "lotlip"), *train_args(run, tiny_world[2], tmp_path / "run" / "model.pt",
+                                                         "--launch", launch)],
+                       stderr=subprocess.PIPE, text=True, env=env_with_bin())
+    lines = stderr_lines(proc)
+    job_pid = None
     try:
+        submitted = lambda: any("as local job" in line for line in lines)  # noqa: E731
+        wait_until(submitted, 120, "the job submission", proc)
+        job_pid = int(re.search(r"as local job (\d+)", "".join(lines)).group(1))
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        assert wait_child(proc, timeout=60) == 128 + signal.SIGTERM, "".join(lines)[-3000:]
         deadline = time.monotonic() + 5
         while _alive(job_pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not _alive(job_pid), f"the submitted job (pid {job_pid}) still runs after its rule was stopped"
+        time.sleep(0.5)  # the reader thread takes the last line
+        error = one_error_line(lines, shared=True)  # the local job's stderr is ours
+        assert f"stopped by SIGTERM; cancelled local job {job_pid} (lotlip-train-lotlip)" in error, error
     finally:
-        if _alive(job_pid):
-            os.kill(job_pid, signal.SIGKILL)
+        kill_child(proc)  # the job is in the same process group
+
+
+class _FakeJob:
+    job_id = "7"
+    num_tasks = 1
+    cancelled = False
+
+    def cancel(self, check: bool = True) -> None:
+        self.cancelled = True
+
+    def task(self, i):
+        return type("Task", (), {"paths": type("Paths", (), {"stdout": "7.out", "stderr": "7.err"})()})()
+
+
+def test_sigterm_while_the_job_is_being_submitted_still_cancels_it(monkeypatch):
+    """A signal that lands while sbatch runs is held until the job id is known, then the job is cancelled."""
+    from lotlip.config import LaunchConfig
+    from lotlip.train import launcher
+
+    job = _FakeJob()
+
+    def submit(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # Snakemake stops the rule while sbatch runs
+        time.sleep(0.2)  # a handler would run here
+        return job
+
+    monkeypatch.setattr(launcher, "submit", submit)
+    monkeypatch.setattr(launcher, "wait", lambda *a, **k: pytest.fail("waited on a job it was told to stop"))
+    with pytest.raises(KeyboardInterrupt, match="stopped by SIGTERM; cancelled local job 7") as err:
+        with launcher.sigterm_interrupts():
+            launcher.launch(print, cfg=LaunchConfig(executor="local"), name="x")
+    assert job.cancelled and err.value.signum == signal.SIGTERM
+
+
+def test_sigint_resume_works_when_the_caller_ignores_sigint(tmp_path):
+    """`nohup make test &` starts pytest with SIGINT ignored, and ignored signals survive exec: the SIGINT scenario's
+    training would ignore the test's SIGINT and the test wait for its end. tests.conftest.start_child gives
+    children the default dispositions; here pytest runs that scenario with SIGINT ignored, as a background job."""
+    test = "tests/faults/test_kill_resume.py::test_killed_training_resumes_to_the_uninterrupted_weights[SIGINT]"
+    done = run_child([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--basetemp",
+                      str(tmp_path / "pytest"), test], cwd=REPO, capture_output=True, text=True, timeout=400,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "1 passed" in done.stdout

@@ -5,7 +5,9 @@ data: no shell injection, the value arrives intact.
   reaches a shell command; each printed command then runs in ``bash`` exactly as Snakemake runs it, with ``lotlip``
   replaced by a recorder of its argv.
 - The real train rule runs with a model config path full of such characters.
-- The sbatch script submitit writes for ``launch`` settings is executed by bash.
+- The sbatch script submitit writes for ``launch`` settings is executed by bash; a control character (newline,
+  CR, tab, NUL, ...) in any ``launch`` string is refused with one line naming the key and a non-zero exit status
+  by ``lotlip train``, ``lotlip check-config`` and the workflow (before planning).
 - Run, benchmark and model names (they become paths and wildcards) cannot contain such characters at all.
 """
 
@@ -15,18 +17,18 @@ import json
 import os
 import re
 import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from lotlip.cli import main
 from lotlip.config import ConfigError, LaunchConfig, load_config
 from lotlip.model.factory import get_model_config
 from lotlip.train import launcher
-from tests.conftest import REPO
-from tests.faults.conftest import snakemake
+from tests.conftest import REPO, run_child
+from tests.faults.conftest import snakemake, tiny_run, train_args
 
 PWNED = ("PWNED1", "PWNED2", "PWNED3")  # what an injection would create in the working directory
 
@@ -86,10 +88,10 @@ def _spicy_config(tmp_path: Path) -> tuple[dict, dict[str, str]]:
         "train.model": str(model_json),
         "train.device": spicy("train.device"),
         "experiments.lotlip.image_init": str(image_init),
-        "launch.log_folder": spicy("launch.log_folder"),
-        "launch.account": spicy("launch.account"),
-        "launch.qos": spicy("launch.qos"),
-        "launch.sbatch.comment": spicy("launch.sbatch.comment"),
+        "launch.log_folder": spicy("launch.log_folder", newline=False),  # launch strings: no control character
+        "launch.account": spicy("launch.account", newline=False),
+        "launch.qos": spicy("launch.qos", newline=False),
+        "launch.sbatch.comment": spicy("launch.sbatch.comment", newline=False),
         "models.local.path": str(weights),
         "models.remote.url": "http://127.0.0.1:9/" + spicy("models.remote.url", newline=False) + ".pt",
         "benchmarks.imagenet_real.path": str(imagenet),
@@ -142,8 +144,8 @@ def test_every_rule_receives_config_strings_as_data(tmp_path):
         words = shlex.split(command)
         if ">" in words:  # Snakemake creates the log folder before running the command
             (work / words[words.index(">") + 1]).parent.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["bash", "-c", f"set -euo pipefail; {command}"], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = run_child(["bash", "-c", f"set -euo pipefail; {command}"], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, (command, done.stderr)
 
     argvs = [p.read_bytes().decode().split("\0")[:-1] for p in record.iterdir()]
@@ -182,35 +184,26 @@ def test_train_command_works_with_a_model_config_path_full_of_shell_characters(t
     assert _pwned(tmp_path) == []
 
 
-LAUNCH_FIELDS = ["account", "qos", "log_folder", "sbatch value", "sbatch key"]
+LAUNCH_FIELDS = ["account", "qos", "log_folder", "sbatch value"]  # strings submitit writes into the job script
 
 
 def _launch(field: str, value: str, tmp_path: Path) -> LaunchConfig:
     if field == "sbatch value":
         return LaunchConfig(executor="slurm", log_folder=str(tmp_path / "logs"), sbatch={"comment": value})
-    if field == "sbatch key":
-        return LaunchConfig(executor="slurm", log_folder=str(tmp_path / "logs"), sbatch={value: "x"})
     if field == "log_folder":
         return LaunchConfig(executor="slurm", log_folder=str(tmp_path / value))
     return LaunchConfig(executor="slurm", log_folder=str(tmp_path / "logs"), **{field: value})
 
 
-@pytest.mark.parametrize("newline", [False, True], ids=["one-line", "newline"])
 @pytest.mark.parametrize("field", LAUNCH_FIELDS)
-def test_slurm_job_script_carries_launch_strings_as_data(field, newline, tmp_path, monkeypatch):
-    """Refused by validation (one line naming the key), or written so that bash runs none of it."""
-    value = f"x {spicy('v', newline=False)}" + ("\ntouch PWNED3 #" if newline else "")
+def test_slurm_job_script_carries_launch_strings_as_data(field, tmp_path, monkeypatch):
+    """A one-line launch string full of shell characters is valid, and written so that bash runs none of it."""
+    value = f"x {spicy('v', newline=False)}"
     if field == "log_folder":
         value = value.replace("/", "_")
-    if field == "sbatch key" and not newline:
-        value = "comment"  # a plain key; its value is the spicy part above
     cfg = _launch(field, value, tmp_path)
     monkeypatch.setattr(launcher.shutil, "which", lambda name: f"/usr/bin/{name}")  # no cluster needed
-    try:
-        launcher.validate(cfg)
-    except ConfigError as exc:
-        assert str(exc).startswith("launch.") and "\n" not in str(exc)
-        return
+    launcher.validate(cfg)
     folder = launcher.job_folder(cfg, "lotlip-train-x")  # as launcher.submit makes it
     executor = launcher.make_executor(cfg, folder, "lotlip-train-x")._executor
     script = tmp_path / "job.sh"
@@ -220,9 +213,53 @@ def test_slurm_job_script_carries_launch_strings_as_data(field, newline, tmp_pat
     cwd.mkdir()
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")  # the job's command; only the script's own lines matter
     (bin_dir / "srun").chmod(0o755)
-    subprocess.run(["bash", str(script)], cwd=cwd, env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin"},
-                   capture_output=True, timeout=60)
+    run_child(["bash", str(script)], cwd=cwd, env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin"},
+              capture_output=True, timeout=60)
     assert _pwned(tmp_path) == [], script.read_text()
+
+
+# Every launch string -> (the launch mapping carrying a bad value, the key the one line must name). A control
+# character in a string of the job script would end its #SBATCH line: the rest would be a line bash runs.
+CONTROL_FIELDS = {
+    "executor": (lambda v: {"executor": v}, "launch.executor: "),
+    "partition": (lambda v: {"executor": "slurm", "partition": v}, "launch.partition: "),
+    "account": (lambda v: {"executor": "slurm", "account": v}, "launch.account: "),
+    "qos": (lambda v: {"executor": "slurm", "qos": v}, "launch.qos: "),
+    "log_folder": (lambda v: {"executor": "slurm", "log_folder": v}, "launch.log_folder: "),
+    "sbatch value": (lambda v: {"executor": "slurm", "sbatch": {"comment": v}}, "launch.sbatch.comment: "),
+    "sbatch key": (lambda v: {"executor": "slurm", "sbatch": {v: "x"}}, "launch.sbatch: flag name "),
+}
+CONTROL_CHARS = {"LF": "\n", "CR": "\r", "TAB": "\t", "NUL": "\0", "VT": "\v", "ESC": "\x1b", "DEL": "\x7f",
+                 "NEL": "\x85"}
+
+
+@pytest.mark.parametrize("char", CONTROL_CHARS)
+@pytest.mark.parametrize("field", CONTROL_FIELDS)
+def test_control_characters_in_launch_strings_are_refused(field, char, tmp_path, capsys):
+    """Refused, never written: ``lotlip train --launch`` and ``lotlip check-config`` exit 2 with one line naming
+    the key (the workflow: next test)."""
+    make, key = CONTROL_FIELDS[field]
+    launch = make(f"main{CONTROL_CHARS[char]}touch PWNED3")
+    rc = main(train_args(tiny_run(load_config({})), tmp_path / "shards", tmp_path / "run" / "model.pt",
+                         "--launch", json.dumps(launch)))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"lotlip train: error: {key}") and "\n" not in err, err
+    (tmp_path / "launch.yaml").write_text(yaml.safe_dump({"launch": launch}))
+    rc = main(["check-config", str(tmp_path / "launch.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith(f"lotlip check-config: error: {key}") and "\n" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["launch.yaml"]  # no job folder, no run folder
+
+
+@pytest.mark.parametrize("field", CONTROL_FIELDS)
+def test_workflow_refuses_a_newline_in_launch_strings_before_planning(field, tmp_path):
+    make, key = CONTROL_FIELDS[field]
+    (tmp_path / "launch.yaml").write_text(yaml.safe_dump({"launch": make("main\ntouch PWNED3 #")}))
+    done = snakemake(tmp_path / "work", "all", "-n", configfiles=(str(tmp_path / "launch.yaml"),), timeout=120)
+    err = done.stderr.strip()
+    assert done.returncode != 0
+    assert err.startswith(f"lotlip: config error: {key}") and "\n" not in err, err[-2000:]
+    assert _pwned(tmp_path) == []
 
 
 @pytest.mark.parametrize("section", ["experiments", "benchmarks", "models"])

@@ -5,7 +5,8 @@ and its log files.
   job ends FAILED or CANCELLED: one line with the job id and both log paths.
 - On a real cluster (CI: ``.ci/slurm/start.sh``; skipped with the reason otherwise): the workflow's train rules with
   ``launch.executor: slurm``; one job fails inside (its image_init checkpoint is unreadable), the other is cancelled
-  with ``scancel`` while it runs.
+  with ``scancel`` while it runs. And SIGTERM to ``lotlip train`` (how Snakemake stops a rule) while its job runs
+  cancels the job (``scancel``): Slurm reports it CANCELLED, and the command exits 128 + 15 with one line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -24,7 +26,17 @@ import yaml
 
 from lotlip.cli import main
 from lotlip.train import launcher
-from tests.faults.conftest import env_with_bin, snakemake_cmd, tiny_run, train_args
+from tests.conftest import kill_child, run_child, start_child
+from tests.faults.conftest import (
+    BIN,
+    env_with_bin,
+    one_error_line,
+    snakemake_cmd,
+    stderr_lines,
+    tiny_run,
+    train_args,
+    wait_until,
+)
 from tests.test_launcher import FAKE
 from tests.test_slurm_pipeline import NOT_READY
 
@@ -87,7 +99,7 @@ def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_
     (tmp_path / "slurm.yaml").write_text(yaml.safe_dump(cfg))
     cmd = snakemake_cmd(work, "all", "--until", "train", "--keep-going", "--show-failed-logs",
                         configfiles=(str(tmp_path / "slurm.yaml"),))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_with_bin())
+    proc = start_child(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env_with_bin())
     ids: dict[str, str] = {}
     try:
         deadline = time.monotonic() + 180
@@ -96,14 +108,13 @@ def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_
             assert time.monotonic() < deadline, f"the lotlip job did not start: {ids}"
             time.sleep(0.5)
             ids = _job_ids(submitit)
-        subprocess.run(["scancel", ids["lotlip"]], check=True)
+        run_child(["scancel", ids["lotlip"]], check=True, timeout=60)
         output, _ = proc.communicate(timeout=180)
         ids = _job_ids(submitit)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_child(proc)  # snakemake and its rules' `lotlip train`, also after a time-out
         for job in _job_ids(submitit).values():
-            subprocess.run(["scancel", job], capture_output=True)
+            run_child(["scancel", job], capture_output=True, timeout=60)
     assert proc.returncode != 0
     for run, what in (("short", f"failed: ValueError: {bad_init}: truncated or corrupt checkpoint"),
                       ("lotlip", "ended as CANCELLED without a result")):
@@ -116,3 +127,32 @@ def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_
         assert "Error in rule train" in output and str(log.relative_to(work)) in output  # Snakemake names the log
         assert f"slurm job {ids[run]} " in output  # --show-failed-logs: the id on the console too
     assert not list((work / "results").rglob("model.pt"))
+
+
+@pytest.mark.skipif(NOT_READY is not None, reason=NOT_READY or "")
+def test_sigterm_to_the_train_command_cancels_its_running_slurm_job(tiny_cfg, tiny_world, tmp_path):
+    run = tiny_run(tiny_cfg, steps=100_000, checkpoint_every=100_000)  # runs until it is cancelled
+    launch = json.dumps({"executor": "slurm", "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10, "max_requeues": 0,
+                         "log_folder": str(tmp_path / "submitit")})
+    proc = start_child([str(BIN / "lotlip"), *train_args(run, tiny_world[2], tmp_path / "run" / "model.pt",
+                                                         "--launch", launch)],
+                       stderr=subprocess.PIPE, text=True, env=env_with_bin())
+    lines = stderr_lines(proc)
+    job = None
+    try:
+        wait_until(lambda: any("as slurm job" in line for line in lines), 120, "the job submission", proc)
+        job = re.search(r"as slurm job (\d+)", "".join(lines)).group(1)
+        wait_until(lambda: launcher.slurm_state(job) == "RUNNING", 180, f"slurm job {job} running", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines)[-3000:]
+        states = []
+        wait_until(lambda: states.append(launcher.slurm_state(job)) or states[-1] in ("CANCELLED", None), 60,
+                   f"the cancellation of slurm job {job}")
+        assert states[-1] == "CANCELLED" or shutil.which("sacct") is None, states  # sacct: accounting in CI
+        time.sleep(0.5)  # the reader thread takes the last line
+        error = one_error_line(lines)
+        assert f"stopped by SIGTERM; cancelled slurm job {job} (lotlip-train-lotlip); logs: " in error, error
+    finally:
+        kill_child(proc)
+        if job is not None:
+            run_child(["scancel", job], capture_output=True, timeout=60)

@@ -38,6 +38,7 @@ from lotlip.plan import (
     trained_runs,
     world_settings,
 )
+from lotlip.report.landing import table_title as landing_table_title
 from lotlip.report.registry import TABLES as TABLE_SPECS
 
 try:
@@ -107,3 +108,36 @@ def claims_inputs(wildcards):
         claim = CFG.paper.claims[c]
         files += eval_files(CFG, [claim.treatment, claim.control], claim_benchmarks(CFG, c))
     return sorted(set(files))
+
+
+# --- the report's pages (workflow/rules/landing.smk, lotlip/report/landing.py) ---
+REPORT_TABLES = [*PAPER_TABLES, *TABLES, *(f"{t}_vs_reference" for t in REFERENCE_TABLES)] + (
+    ["dataset_stats"] if TRAINED else []
+)
+LANDING_TABLE = REPORT_TABLES[0] if REPORT_TABLES else None  # the first paper table: Table 2's analog
+LANDING_FIGURE = MAPS[0] if MAPS else None
+
+
+def report_table_title(name):
+    return CFG.paper.tables[name].caption if name in PAPER_TABLES else landing_table_title(name)
+
+
+def landing_inputs(wildcards):
+    """The landing page's sections this tier has: claims, headline table, maps figure (each possibly absent)."""
+    return {
+        "claims": ["results/claims.csv"] if CLAIMS else [],
+        "table": [f"results/table_{LANDING_TABLE}.md"] if LANDING_TABLE else [],
+        "figure": [f"results/figures/{LANDING_FIGURE}.png"] if LANDING_FIGURE else [],
+    }
+
+
+def landing_args(wildcards, input):
+    """`lotlip landing` options of those sections (one left out says on the page why it is absent)."""
+    args = []
+    if input.claims:
+        args += ["--claims", input.claims[0]]
+    if input.table:
+        args += ["--table", input.table[0], "--table-title", report_table_title(LANDING_TABLE)]
+    if input.figure:
+        args += ["--figure", input.figure[0], "--figure-caption", CFG.paper.figures[LANDING_FIGURE].caption]
+    return shlex.join(args)

@@ -1,19 +1,19 @@
 # Stage 6 (report, paper-shaped): tables 2/3/4/5/7/9 (mean ± 95% interval over seeds), figures 1/2/4 (seaborn
 # PNG + PDF + CSV) and the claims check, each declared under `paper:` in config and built from evaluation JSONs.
-# Each output re-runs only when its own definition or the evaluations it reads change.
+# Each output re-runs only when its own definition or the evaluations it reads change. The report shows the tables
+# and the claims check as HTML pages (workflow/rules/landing.smk), the figures as they are.
 
 rule paper_table:
     input:
         lambda w: eval_files(CFG, list(paper_table_rows(CFG, w.name)), list(paper_table_kinds(CFG, w.name))),
     output:
-        csv=report("results/table_{name}.csv", caption="../report/paper_table.rst", category="Tables"),
+        csv="results/table_{name}.csv",
         md="results/table_{name}.md",
     wildcard_constraints:
         name=alternation(PAPER_TABLES),
     params:
         spec=lambda w: paper_table_spec(w.name),
         kinds=lambda w: json.dumps(paper_table_kinds(CFG, w.name)),
-        caption=lambda w: CFG.paper.tables[w.name].caption,
     conda:
         "../envs/lotlip.yaml"
     log:
@@ -74,7 +74,7 @@ rule claims:
     input:
         claims_inputs,
     output:
-        csv=report("results/claims.csv", caption="../report/claims.rst", category="Claims"),
+        csv="results/claims.csv",
         md="results/claims.md",
     params:
         spec=lambda w: json.dumps({c: to_dict(CFG.paper.claims[c]) for c in CLAIMS}),  # key order: claim order

@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH):$(abspath $(I2D_VENV))/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 I2D_STAMP := $(I2D_VENV)/.installed-$(shell sha1sum workflow/envs/img2dataset.txt | cut -c1-12)
 
-.PHONY: install img2dataset run test lint services browser clean slurm-up slurm-down
+.PHONY: install img2dataset run test test-fast lint services browser clean slurm-up slurm-down
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,10 @@ lint: install
 	$(BIN)/snakemake --lint
 
 test: install img2dataset lint services
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
+
+test-fast: install  # the quick subset for local work: every test not marked slow (no services needed)
+	$(BIN)/pytest -q -m "not slow"
 
 # as root on Debian: a one-node Slurm cluster for tests/test_slurm_pipeline.py and headless Chromium for
 # tests/test_report_browser.py (each skipped without it)

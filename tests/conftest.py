@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from lotlip.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # this venv: lotlip, snakemake, dvc
 
 TINY = {
     "world": {"n_train": 96, "image_size": 32},
@@ -66,15 +68,30 @@ def planned_jobs(snakemake_output: str) -> dict[str, int]:
     return counts
 
 
+SLOW_S = 30.0  # what `slow` means (pyproject.toml): a test past this on 2 cores is marked, so `-m "not slow"` is quick
+_unmarked_slow: list[tuple[float, str]] = []
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Under ``LOTLIP_NO_SKIPS=1`` a skip is reported as a failure (CI never skips what it claims to test)."""
+    """Under ``LOTLIP_NO_SKIPS=1`` a skip is reported as a failure (CI never skips what it claims to test); unmarked
+    tests slower than ``SLOW_S`` are noted for the summary."""
     outcome = yield
     report = outcome.get_result()
+    if call.when == "call" and report.duration > SLOW_S and item.get_closest_marker("slow") is None:
+        _unmarked_slow.append((report.duration, item.nodeid))
     if report.skipped and os.environ.get("LOTLIP_NO_SKIPS") == "1" and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped, but LOTLIP_NO_SKIPS=1 (CI) forbids skips: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the tests that took longer than ``SLOW_S`` without a ``slow`` mark (a reminder, never a failure)."""
+    if _unmarked_slow:
+        terminalreporter.write_sep("-", f"tests over {SLOW_S:.0f} s without @pytest.mark.slow")
+        for duration, nodeid in sorted(_unmarked_slow, reverse=True):
+            terminalreporter.write_line(f"{duration:7.1f} s  {nodeid}")
 
 
 # --- child processes ---------------------------------------------------------------------------------------------
@@ -171,3 +188,35 @@ def run_child(argv: Sequence[str], *, timeout: float, input: str | bytes | None 
     if check:
         done.check_returncode()
     return done
+
+
+def env_with_bin(**extra: str) -> dict[str, str]:
+    """The environment with this venv's bin first on PATH (``lotlip``, ``snakemake``, ``dvc``) and ``extra`` set."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
+
+
+def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
+    """The repository's workflow run in ``workdir`` on 2 cores (config files go in ``args``)."""
+    return [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: float, env: dict[str, str] | None = None,
+                  **popen: Any) -> subprocess.CompletedProcess:
+    """:func:`snakemake_cmd` to the end as a :func:`run_child` (text output captured; on time-out its jobs die too)."""
+    return run_child(snakemake_cmd(workdir, *args), capture_output=True, text=True, timeout=timeout,
+                     env=env if env is not None else env_with_bin(), **popen)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str,
+               proc: subprocess.Popen | None = None) -> None:
+    """Poll ``predicate``; fail with the subprocess's stderr if it exits first, and kill it on time-out."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read()[-3000:] if proc.stderr else ""
+            pytest.fail(f"the process exited ({proc.returncode}) before {what}: {err}")
+        if time.monotonic() > deadline:
+            if proc is not None:
+                kill_child(proc)
+            pytest.fail(f"{what} did not happen within {timeout_s} s")
+        time.sleep(0.1)

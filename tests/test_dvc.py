@@ -1,21 +1,17 @@
 """DVC: push artifacts, clone, plain `dvc pull`, and Snakemake re-runs nothing but the cheap tables (byte-identical)."""
 
 import hashlib
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lotlip.artifacts import dvc_yaml, restore_mtimes
 from lotlip.config import load_config
-from tests.conftest import REPO, planned_jobs, run_child
+from tests.conftest import BIN, REPO, env_with_bin, planned_jobs, run_child
 
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-       "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+ENV = env_with_bin(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
 CONFIGS = ["config/config.yaml", ".test/config/config.yaml"]
 SELECT = {"experiments": ["short", "lotlip"]}  # two runs keep the test short; dvc.yaml must name only these
 TINY = ["--config", "train={'steps': 2}", f"select={SELECT}"]

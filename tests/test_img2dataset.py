@@ -7,9 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import shutil
-import sys
 import tarfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -33,12 +31,11 @@ from lotlip.data.loader import train_batches
 from lotlip.data.shards import shard_urls, write_shards
 from lotlip.io import write_jsonl
 from lotlip.relabel import relabel_scenes
-from tests.conftest import REPO, planned_jobs, run_child
+from tests.conftest import BIN, REPO, env_with_bin, planned_jobs, run_child
 from tests.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
 
 pytest_plugins = ["tests.http_fixture"]
 
-BIN = Path(sys.executable).parent
 IMG2DATASET = shutil.which("img2dataset")
 
 
@@ -201,7 +198,7 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
     # an interrupted download of other urls: incremental mode would keep its finished shard 0 if it were resumed
     img2dataset_layout(tmp_path / "resources" / "world" / "train.partial", 1, 8, failed=set())
     (tmp_path / "resources" / "world" / "train.partial" / REQUEST_FILE).write_text('{"command": ["other"]}')
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "no_proxy": "127.0.0.1"}
+    env = env_with_bin(no_proxy="127.0.0.1")
     target = ["results/checkpoints/lotlip/seed0/model.pt", "results/table_dataset_stats.csv"]
     configs = ["--configfile", str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml"),
                str(tmp_path / "tier.yaml")]

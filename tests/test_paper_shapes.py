@@ -14,11 +14,9 @@ import io
 import itertools
 import json
 import math
-import os
 import shutil
 import string
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -29,12 +27,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, planned_jobs, run_child
+from tests.conftest import REPO, env_with_bin, planned_jobs, run_child, snakemake_cmd
 from tests.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
 
 pytest_plugins = ["tests.http_fixture"]
 
-BIN = Path(sys.executable).parent
 RUNS = {"lotlip": "fp32", "lotlip_bf16": "bf16"}  # run -> precision
 DDP_RUN = "lotlip"  # trained with 2 gloo ranks
 BENCHMARKS = ["urban1k", "dci", "iiw"]
@@ -198,8 +195,8 @@ class TreeMemory:
 def _snakemake(workdir: Path, *args: str, timeout: int, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the workflow in its own process group; on a time-out the whole group (training jobs, submitit tasks)
     is killed, so that no 7 GB trainer outlives the test."""
-    env = {**os.environ, **ENV, **(env or {}), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    env = env_with_bin(**ENV, **(env or {}))
+    cmd = snakemake_cmd(workdir, *args)
     try:
         return run_child(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:

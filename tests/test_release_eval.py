@@ -7,10 +7,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,9 +29,8 @@ from lotlip.model.external import longclip_state_dict, open_clip_arch
 from lotlip.report.reference import with_reference
 from lotlip.report.registry import TABLES
 from lotlip.report.tables import build_table, write_table
-from tests.conftest import REPO, planned_jobs, run_child
+from tests.conftest import BIN, REPO, env_with_bin, planned_jobs, run_child, snakemake_cmd
 
-BIN = Path(sys.executable).parent
 TINY_CLIP = {"embed_dim": 32, "quick_gelu": True,
              "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
              "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
@@ -307,8 +304,8 @@ OFFLINE = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **OFFLINE, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    env = env_with_bin(**OFFLINE)
+    cmd = snakemake_cmd(workdir, *args)
     return run_child(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 

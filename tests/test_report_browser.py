@@ -17,15 +17,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lotlip.report.landing import SECTIONS
-from tests.conftest import REPO, run_child
+from tests.conftest import REPO, env_with_bin, run_child, snakemake_cmd
 
-BIN = Path(sys.executable).parent
 TIER = [str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml"),
         str(REPO / ".test" / "config" / "report_browser.yaml")]
 # what the tier's report holds: every table as a page, the claims page, the figure (.test/config/report_browser.yaml)
@@ -62,8 +60,8 @@ def browser():
 
 
 def snakemake(workdir: Path, *args: str, timeout: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
+    env = env_with_bin()
+    cmd = [*snakemake_cmd(workdir), *args,
            "--configfile", *TIER]
     return run_child(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 

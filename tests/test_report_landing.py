@@ -6,10 +6,8 @@ The pages in a real browser: tests/test_report_browser.py.
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +16,8 @@ from PIL import Image
 
 from lotlip.cli import main
 from lotlip.report.landing import SECTIONS, landing_html, table_page, table_title, verdict_class
-from tests.conftest import REPO, planned_jobs, run_child
+from tests.conftest import REPO, env_with_bin, planned_jobs, run_child, snakemake_cmd
 
-BIN = Path(sys.executable).parent
 CAPTION = "Table 2 analog: <short> & long"
 TABLE_MD = (f"**{CAPTION}**\n\n|    | dci I2T R@1 |\n|:---|:---|\n| short | 1.0 ± 2.0 |\n| LoTLIP | 3.0 ± 1.0 |\n\n"
             "Mean ± 95%.\n")
@@ -97,8 +94,8 @@ def test_cli_writes_the_landing_and_a_table_page(tmp_path, capsys):
 
 
 def _plan(workdir: Path, *configs: str) -> str:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "HF_HUB_OFFLINE": "1"}
-    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", "-n", "-p",
+    env = env_with_bin(HF_HUB_OFFLINE="1")
+    cmd = [*snakemake_cmd(workdir), "-n", "-p",
            "all", "--configfile", str(REPO / "config" / "config.yaml"), *configs]
     done = run_child(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

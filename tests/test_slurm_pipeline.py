@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,9 +22,7 @@ import pytest
 from lotlip.config import run_config, to_dict
 from lotlip.train import launcher
 from lotlip.train.launcher import LaunchConfig, LaunchError, TrainTask
-from tests.conftest import REPO, run_child
-
-BIN = Path(sys.executable).parent
+from tests.conftest import BIN, REPO, env_with_bin, run_child, wait_until
 
 
 def _cluster_state() -> str | None:
@@ -51,14 +48,6 @@ def _slurm(tmp_path: Path, **kw) -> LaunchConfig:
     return LaunchConfig(**{**base, **kw})
 
 
-def _wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def timed_out_job(tmp_path_factory):
     """A job that ignores submitit's USR2 and Slurm's TERM, so Slurm ends it at its 1-minute limit."""
@@ -71,9 +60,9 @@ def timed_out_job(tmp_path_factory):
 def test_cancelled_job_raises_with_its_id_and_logs(timed_out_job, tmp_path):
     cfg = _slurm(tmp_path, timeout_min=5)
     job = launcher.submit(time.sleep, 600, cfg=cfg, name="cancelled")
-    _wait_until(lambda: launcher.slurm_state(job.job_id) == "RUNNING", 60, f"job {job.job_id} starting")
+    wait_until(lambda: launcher.slurm_state(job.job_id) == "RUNNING", 60, f"job {job.job_id} starting")
     # RUNNING comes before srun's step exists; cancelled earlier, srun logs "Unable to create step", not CANCELLED
-    _wait_until(lambda: job.paths.stdout.is_file() and "Loading pickle" in job.paths.stdout.read_text(), 60,
+    wait_until(lambda: job.paths.stdout.is_file() and "Loading pickle" in job.paths.stdout.read_text(), 60,
                 f"job {job.job_id} step starting")
     run_child(["scancel", job.job_id], check=True, timeout=60)
     t0 = time.monotonic()
@@ -92,7 +81,7 @@ def test_preempted_training_is_requeued_and_resumes_from_last_pt(tiny_cfg, tiny_
     out = tmp_path / "run" / "model.pt"
     cfg = _slurm(tmp_path, timeout_min=10, gpus_per_node=1)
     job = launcher.submit(TrainTask(), to_dict(run), str(shards), str(out), cfg=cfg, name="preempted")
-    _wait_until((out.parent / "last.pt").is_file, 120, "a first checkpoint (last.pt)")
+    wait_until((out.parent / "last.pt").is_file, 120, "a first checkpoint (last.pt)")
     run_child(["scancel", "--signal=USR2", job.job_id], check=True, timeout=60)  # what Slurm sends before preempting
     summary = launcher.wait(job, cfg, "preempted", poll_s=1)
     assert summary["steps"] == 30 and 5 <= summary["resumed_from"] < 30
@@ -113,7 +102,7 @@ def _snakemake(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.C
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"), "--profile",
            str(REPO / "slurm"), *args, "--configfile", str(REPO / "config" / "config.yaml"),
            str(REPO / ".test" / "config" / "config.yaml"), str(select)]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = env_with_bin()
     return run_child(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 

@@ -1,21 +1,17 @@
 """End to end: the workflow on the tiny test config in a temporary directory."""
 
 import csv
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, planned_jobs, run_child
-
-BIN = Path(sys.executable).parent
+from tests.conftest import BIN, REPO, env_with_bin, planned_jobs, run_child, snakemake_cmd
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    env = env_with_bin()
+    cmd = snakemake_cmd(workdir, *args)
     return run_child(cmd, capture_output=True, text=True, env=env, timeout=900)
 
 

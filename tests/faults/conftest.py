@@ -22,9 +22,10 @@ import pytest
 import torch
 
 from lotlip.config import RunConfig, run_config, to_dict
-from tests.conftest import REPO, kill_child, run_child, start_child, wait_child
+from tests.conftest import BIN, REPO, env_with_bin, kill_child, run_child, start_child, wait_child, wait_until
+from tests.conftest import snakemake_cmd as workflow_cmd
 
-BIN = Path(sys.executable).parent
+__all__ = ["BIN", "env_with_bin", "wait_until"]  # re-exported to the fault tests
 KILL_STEPS, KILL_EVERY, KILL_BATCH = 6, 2, 8  # interrupted runs: 6 steps of 8 samples, last.pt after steps 2, 4
 
 
@@ -65,28 +66,9 @@ def temp_leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob(".*.tmp")) if folder.is_dir() else []
 
 
-def env_with_bin(**extra: str) -> dict[str, str]:
-    """The environment with this venv's bin first on PATH (``lotlip``, ``snakemake``) and ``extra`` set."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
-
-
 def train_args(run: RunConfig, shards: Path, out: Path, *extra: str) -> list[str]:
     """``lotlip train`` arguments as the train rule passes them."""
     return ["train", "--run", json.dumps(to_dict(run)), "--shards", str(shards), "--out", str(out), *extra]
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str,
-               proc: subprocess.Popen | None = None) -> None:
-    """Poll ``predicate``; fail with the subprocess's stderr if it exits first."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"the process exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
-        if time.monotonic() > deadline:
-            if proc is not None:
-                kill_child(proc)
-            pytest.fail(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.1)
 
 
 def stderr_lines(proc: subprocess.Popen) -> list[str]:
@@ -230,9 +212,8 @@ def file_size_limit(limit: int) -> Callable[[], None]:
 
 def snakemake_cmd(workdir: Path, *args: str, configfiles: tuple[str, ...] = ()) -> list[str]:
     """The repository's workflow in ``workdir`` on the tiny test config (+ ``configfiles``), 2 cores."""
-    return [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
-            "--configfile", str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml"),
-            *configfiles]
+    return workflow_cmd(workdir, *args, "--configfile", str(REPO / "config" / "config.yaml"),
+                        str(REPO / ".test" / "config" / "config.yaml"), *configfiles)
 
 
 def snakemake(workdir: Path, *args: str, configfiles: tuple[str, ...] = (), timeout: float = 600,

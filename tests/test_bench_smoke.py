@@ -3,11 +3,14 @@
 import json
 import sys
 
+import pytest
+
 from tests.conftest import REPO, run_child
 
 FIGURES = ["train", "corners", "context", "utilisation", "input", "eval", "pipeline"]
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_every_section(tmp_path):
     proc = run_child([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)], cwd=REPO,
                      capture_output=True, text=True, timeout=600)

@@ -74,6 +74,7 @@ def test_cancelled_job_raises_with_its_id_and_logs(timed_out_job, tmp_path):
     assert "CANCELLED" in job.paths.stderr.read_text()
 
 
+@pytest.mark.slow
 def test_preempted_training_is_requeued_and_resumes_from_last_pt(tiny_cfg, tiny_world, tmp_path):
     _, _, shards = tiny_world
     run = run_config(tiny_cfg, "lotlip")
@@ -116,6 +117,7 @@ def test_profile_asks_gpus_for_evaluation_and_training(tmp_path):
     assert len(launches) == 2 and all(lc["executor"] == "slurm" and lc["gpus_per_node"] == 1 for lc in launches)
 
 
+@pytest.mark.slow
 def test_pipeline_runs_on_slurm_with_training_through_submitit(tmp_path):
     """The tiny pipeline end to end. Sized for a 2-CPU node with one fake GPU: evaluations use 1 CPU and no GPU
     (the profile's GPU requests are checked above), training jobs no GPU so both runs train at once."""

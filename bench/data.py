@@ -17,7 +17,8 @@ from pathlib import Path
 import webdataset as wds
 
 from lotlip.config import CAPTIONERS, WorldConfig
-from lotlip.io import read_jsonl, write_json
+from lotlip.data.sizes import write_sizes
+from lotlip.io import read_jsonl
 from lotlip.relabel import relabel_scenes
 from lotlip.world.build import build_train_split, load_scenes
 
@@ -54,7 +55,7 @@ def _write_shards(shard_dir: Path, samples: Iterable[tuple[str, bytes, dict]], s
             sink.write({"__key__": key, "png": png, "json": json.dumps(meta).encode(), "txt": meta["raw"].encode()})
             name = f"train-{i // samples_per_shard:06d}.tar"
             sizes[name] = sizes.get(name, 0) + 1
-    write_json(shard_dir / "sizes.json", sizes)  # read by lotlip.data.shards.shard_urls and by open_clip_train
+    write_sizes(shard_dir, sizes)  # read by lotlip.data.shards.shard_urls and by open_clip_train
     return len(sizes)
 
 

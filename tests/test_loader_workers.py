@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from lotlip.config import SamplingConfig
-from lotlip.data.loader import parallel_train_batches, shard_sizes, worker_start_step
+from lotlip.data.loader import parallel_train_batches, worker_start_step
 from lotlip.data.shards import shard_urls
+from lotlip.data.sizes import shard_counts
 from lotlip.data.validate import SkipCounter
 from lotlip.model import get_tokenizer
 from tests.test_bad_samples import dirty_shards  # noqa: F401  (fixture)
@@ -77,6 +78,6 @@ def test_skip_counts_from_workers_reach_the_trainer(dirty_shards, tmp_path):  # 
 
 def test_more_workers_than_shards_is_a_clear_error(tiny_world):
     _, _, shards = tiny_world
-    stream = _stream(shard_urls(shards)[:1], 2, sizes=shard_sizes(shards))
+    stream = _stream(shard_urls(shards)[:1], 2, sizes=shard_counts(shards))
     with pytest.raises(ValueError, match="train.workers: 2 workers but only 1 shards"):
         next(stream)

@@ -101,3 +101,16 @@ def test_mispaired_shards_are_caught(tiny_cfg, tiny_world, tmp_path, fault):
     problems = _mispaired(tiny_cfg, (world, captions, tmp_path / "shards"))
     what = "MLLM captions are not" if fault == "captions" else "image is not a render"
     assert sum(what in p for p in problems) == tiny_cfg.world.n_train
+
+
+def test_sizes_json_has_one_reader_with_clear_errors(tmp_path):
+    from lotlip.data.sizes import read_sizes, shard_counts, write_sizes
+
+    write_sizes(tmp_path, {"train-000000.tar": 3})
+    assert read_sizes(tmp_path) == {"train-000000.tar": 3}
+    assert shard_counts(tmp_path) == {str(tmp_path / "train-000000.tar"): 3}
+    (tmp_path / "sizes.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="sizes.json: not a mapping of shard name to sample count"):
+        read_sizes(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing/sizes.json: not found"):
+        read_sizes(tmp_path / "missing")

@@ -28,6 +28,7 @@ from typing import Any
 
 import webdataset as wds
 
+from lotlip.data.sizes import read_sizes, write_sizes
 from lotlip.io import write_json
 
 log = logging.getLogger(__name__)
@@ -113,10 +114,10 @@ def finish_download(partial: str | Path, out_dir: str | Path, url_list: str | Pa
                     samples_per_shard: int) -> dict[str, int]:
     """Check a complete img2dataset output folder, add ``sizes.json`` + ``source.json``, move it to ``out_dir``."""
     partial, out_dir = Path(partial), Path(out_dir)
-    sizes = shard_sizes(partial)
+    sizes = stats_sizes(partial)
     if not any(sizes.values()):
         raise Img2DatasetError(f"{url_list}: img2dataset downloaded no image (see {partial}/*_stats.json)")
-    write_json(partial / "sizes.json", sizes)
+    write_sizes(partial, sizes)
     write_json(partial / SOURCE_FILE, {"source": "img2dataset", "url_list": str(url_list),
                                        "samples_per_shard": samples_per_shard})
     shutil.rmtree(partial / "_tmp", ignore_errors=True)
@@ -126,8 +127,9 @@ def finish_download(partial: str | Path, out_dir: str | Path, url_list: str | Pa
     return sizes
 
 
-def shard_sizes(folder: str | Path) -> dict[str, int]:
-    """Shard tar name -> images it holds, from img2dataset's ``<shard>_stats.json`` (``successes``)."""
+def stats_sizes(folder: str | Path) -> dict[str, int]:
+    """Shard tar name -> images it holds, counted from img2dataset's ``<shard>_stats.json`` (``successes``); the
+    record :func:`finish_download` keeps as ``sizes.json`` (:mod:`lotlip.data.sizes`)."""
     folder = Path(folder)
     sizes = {}
     for tar in sorted(folder.glob("*.tar")):
@@ -156,16 +158,11 @@ def read_source(folder: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def downloaded_sizes(folder: str | Path) -> dict[str, int]:
-    """Shard tar name -> images, as :func:`finish_download` recorded them in ``sizes.json``."""
-    return json.loads((Path(folder) / "sizes.json").read_text())
-
-
 def iter_images(folder: str | Path) -> Iterator[ImageSample]:
     """Every downloaded image of an img2dataset world folder, in shard order, keyed by url-table row."""
     folder = Path(folder)
     per_shard = read_source(folder)["samples_per_shard"]
-    urls = [str(folder / name) for name in sorted(downloaded_sizes(folder))]
+    urls = [str(folder / name) for name in sorted(read_sizes(folder))]
     for sample in wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=None):
         where = f"{sample.get('__url__', folder)}:{sample['__key__']}"
         ext = next((f for f in IMAGE_FIELDS if f in sample), None)
@@ -183,7 +180,7 @@ def image_keys(folder: str | Path) -> list[str]:
     folder = Path(folder)
     per_shard = read_source(folder)["samples_per_shard"]
     keys = []
-    for name in sorted(downloaded_sizes(folder)):
+    for name in sorted(read_sizes(folder)):
         with tarfile.open(folder / name) as tf:
             stems = [Path(m.name).name.split(".", 1) for m in tf if m.isfile()]
         keys += [row_key(stem, per_shard) for stem, ext in stems if ext in IMAGE_FIELDS]

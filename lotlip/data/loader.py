@@ -8,11 +8,9 @@ number of loader workers, sees the same batches (a random transform must draw fr
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,12 +47,6 @@ def seeded_transform(transform: Callable, image: Any, seed: int) -> torch.Tensor
         return transform(image)
 
 
-def shard_sizes(shard_dir: str | Path) -> dict[str, int]:
-    """Shard path -> the sample count ``sizes.json`` recorded when the shards were written."""
-    sizes = json.loads((Path(shard_dir) / "sizes.json").read_text())
-    return {str(Path(shard_dir) / name): int(n) for name, n in sizes.items()}
-
-
 def _check_counts(read: Counter, sizes: dict[str, int], urls: list[str], skips: SkipCounter) -> None:
     """Count the samples a shard lost (cut short, even at a sample boundary) as ``truncated_shard`` skips."""
     for url in urls:
@@ -75,7 +67,8 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
     Bad samples (undecodable image, missing/empty/non-UTF-8/overlong caption, broken shard member) are
     counted in ``skips`` and left out, or raise :class:`BadSampleError` when ``sampling.strict``. ``keep``
     restricts training to those sample keys (a data-scale subset). ``sizes`` (shard path -> samples, see
-    :func:`shard_sizes`): samples a shard lacks at the end of an epoch are counted as ``truncated_shard`` skips.
+    :func:`lotlip.data.sizes.shard_counts`): samples a shard lacks at the end of an epoch are counted as
+    ``truncated_shard`` skips.
     """
     skips = skips if skips is not None else SkipCounter(strict=sampling.strict)
     epoch, skip = 0, start_step * batch_size

@@ -12,7 +12,8 @@ from pathlib import Path
 import webdataset as wds
 
 from lotlip.data.img2dataset import is_img2dataset_world, iter_images
-from lotlip.io import atomic_dir, read_jsonl, write_json
+from lotlip.data.sizes import SIZES_FILE, read_sizes, write_sizes
+from lotlip.io import atomic_dir, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def _write_samples(samples: Iterable[dict], out_dir: str | Path, samples_per_sha
         counts = _count(tmp, prefix)
         if empty_error is not None and not any(counts.values()):
             raise ShardError(empty_error)
-        write_json(tmp / "sizes.json", counts)
+        write_sizes(tmp, counts)
     return counts
 
 
@@ -102,11 +103,12 @@ def _count(folder: Path, prefix: str) -> dict[str, int]:
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
     """Shard paths listed in ``sizes.json`` (a clear error if the folder was never built)."""
-    sizes_path = Path(shard_dir) / "sizes.json"
-    if not sizes_path.is_file():
+    try:
+        sizes = read_sizes(shard_dir)
+    except FileNotFoundError:
+        sizes_path = Path(shard_dir) / SIZES_FILE
         raise ShardError(f"{sizes_path}: not found; build the shards first "
-                         f"(snakemake {sizes_path.parent}/sizes.json)")
-    sizes = json.loads(sizes_path.read_text())
+                         f"(snakemake {sizes_path.parent}/{SIZES_FILE})") from None
     return [str(Path(shard_dir) / name) for name in sorted(sizes)]
 
 

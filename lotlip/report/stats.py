@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lotlip.data.img2dataset import downloaded_sizes, is_img2dataset_world
+from lotlip.data.img2dataset import is_img2dataset_world
+from lotlip.data.sizes import read_sizes
 from lotlip.data.subcaptions import split_sentences
 from lotlip.io import read_jsonl
 
@@ -29,7 +30,7 @@ def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: 
     """
     captions = read_jsonl(captions_path)
     if is_img2dataset_world(world_dir):  # real images: raw captions are the caption table's (of downloaded images)
-        n_images = sum(downloaded_sizes(world_dir).values())
+        n_images = sum(read_sizes(world_dir).values())
         raws = [r["raw"] for r in captions if r.get("raw")]
     else:
         scenes = read_jsonl(Path(world_dir) / "scenes.jsonl")

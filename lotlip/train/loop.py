@@ -20,8 +20,9 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from lotlip.config import ExperimentConfig, RunConfig, to_dict
-from lotlip.data.loader import parallel_train_batches, shard_sizes
+from lotlip.data.loader import parallel_train_batches
 from lotlip.data.shards import first_keys, shard_urls
+from lotlip.data.sizes import shard_counts
 from lotlip.data.validate import SkipCounter
 from lotlip.io import atomic_path, writing
 from lotlip.model import LongClipLoss, MultiTextClipLoss, create_model, get_tokenizer
@@ -179,7 +180,7 @@ def train(run: RunConfig, shard_dir: str | Path, out_path: str | Path,
                                      skips=skips, sampling=run.sampling, tokenizer=tokenizer, transform=transform,
                                      batch_size=local_batch,
                                      seed=tc.seed, captioners=exp.captioners, keep=keep,
-                                     sizes=shard_sizes(shard_dir))
+                                     sizes=shard_counts(shard_dir))
     log_path = work / "log.csv"
     new_log = start == 0 or not log_path.is_file()
     if not new_log and dist_info.is_main:

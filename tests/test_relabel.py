@@ -2,8 +2,8 @@ import pytest
 
 from lotlip.data.subcaptions import split_sentences
 from lotlip.relabel import relabel_scenes
-from lotlip.relabel.simulated import STYLES, caption_scene
 from lotlip.world import sample_scene
+from lotlip.world.captioners import STYLES, caption_scene
 from lotlip.world.scene import COLOURS, SHAPES
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from lotlip.relabel.hf import hf_backend
 from lotlip.relabel.precomputed import precomputed_backend
-from lotlip.relabel.simulated import STYLES, caption_scene
+from lotlip.world.captioners import STYLES, caption_scene
 from lotlip.world.scene import Scene
 
 

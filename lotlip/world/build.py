@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lotlip.config import BenchmarkConfig, WorldConfig
 from lotlip.io import atomic_dir
-from lotlip.relabel.simulated import STYLES, caption_scene
+from lotlip.world.captioners import STYLES, caption_scene
 from lotlip.world.describe import ZERO_SHOT_TEMPLATES, annotator_text, iiw_text, raw_caption, short_captions
 from lotlip.world.render import render
 from lotlip.world.scene import Scene, salient_classes, sample_group, sample_scene

@@ -19,7 +19,7 @@ import torch
 from bench.common import throughput
 from bench.data import BenchData
 from lotlip.config import SamplingConfig
-from lotlip.data.loader import _epoch_stream, train_batches
+from lotlip.data.loader import epoch_stream, train_batches
 from lotlip.data.shards import shard_urls
 from lotlip.data.validate import SkipCounter, parse_sample
 from lotlip.model import get_tokenizer
@@ -58,7 +58,7 @@ def _stage_rates(data: BenchData, n: int) -> dict:
     """Samples/s of the stream alone (tar read + shuffle) and with parsing + PNG decode (first ``n`` samples)."""
     urls = shard_urls(data.shard_dir)
     start = time.perf_counter()
-    raw = list(itertools.islice(_epoch_stream(urls, 0, 0, 2000, SkipCounter()), n))
+    raw = list(itertools.islice(epoch_stream(urls, 0, 0, 2000, SkipCounter()), n))
     read = time.perf_counter() - start
     start = time.perf_counter()
     for sample in raw:

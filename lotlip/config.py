@@ -13,7 +13,6 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,9 @@ import yaml
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lotlip.constants import MODEL_KINDS, find_model_config
 from lotlip.data.import_real import PATH_SOURCES, SOURCES
+from lotlip.report.registry import TABLES as REPORT_TABLES
 
 
 class ConfigError(ValueError):
@@ -229,7 +230,7 @@ class EvalConfig:
 
 
 DEFAULT_TABLE_METRICS = {"long": ["i2t_r1", "t2i_r1"], "short": ["i2t_r1", "t2i_r1"], "zeroshot": ["top1"]}
-RESERVED_TABLES = ("long_retrieval", "short_tasks", "dataset_stats")  # built by lotlip.report.registry / stats
+RESERVED_TABLES = (*REPORT_TABLES, "dataset_stats")  # built by lotlip.report.registry / stats
 SWEEP_AXES = ("merged_num", "n_subcaptions", "context_length", "corner_tokens", "train_samples", "steps")
 
 
@@ -278,7 +279,6 @@ class PaperConfig:
     claims: dict[str, ClaimConfig] = _f({}, "claim id -> definition (results/claims.csv/.md)")
 
 
-MODEL_KINDS = ("lotlip", "release", "openclip", "longclip")
 
 
 @dataclass
@@ -366,10 +366,11 @@ class LotlipConfig:
     paper: PaperConfig = field(default_factory=PaperConfig)
 
 
-def _check_ranges(obj: Any, path: str) -> None:
+def check_ranges(obj: Any, path: str) -> None:
+    """Check every dataclass field's declared ``min`` / ``max`` / ``choices`` (``ConfigError`` naming the field)."""
     if isinstance(obj, dict):
         for key, value in obj.items():
-            _check_ranges(value, f"{path}.{key}")
+            check_ranges(value, f"{path}.{key}")
         return
     if not dataclasses.is_dataclass(obj):
         return
@@ -378,7 +379,7 @@ def _check_ranges(obj: Any, path: str) -> None:
         key = f"{path}.{f.name}".lstrip(".")
         meta = f.metadata
         if value is None or not meta:
-            _check_ranges(value, key)
+            check_ranges(value, key)
             continue
         if meta.get("choices") is not None:
             allowed = meta["choices"]
@@ -391,7 +392,7 @@ def _check_ranges(obj: Any, path: str) -> None:
                 raise ConfigError(f"{key}: {value} is below the minimum {meta['min']}")
             if meta.get("max") is not None and value > meta["max"]:
                 raise ConfigError(f"{key}: {value} is above the maximum {meta['max']}")
-        _check_ranges(value, key)
+        check_ranges(value, key)
 
 
 def check_train(train: TrainConfig, key: str = "train") -> None:
@@ -423,9 +424,7 @@ def _check_relations(cfg: LotlipConfig) -> None:
             raise ConfigError("world.img2dataset.url_list: required when world.source is img2dataset")
     if cfg.relabel.backend == "precomputed" and not cfg.relabel.precomputed.path:
         raise ConfigError("relabel.precomputed.path: required by the precomputed backend")
-    model = Path(cfg.train.model)
-    bundled = resources.files("lotlip") / "model_configs" / f"{cfg.train.model}.json"
-    if not bundled.is_file() and not (model.suffix == ".json" and model.is_file()):
+    if find_model_config(cfg.train.model) is None:
         raise ConfigError(f"train.model: {cfg.train.model!r} is neither a bundled model config nor an existing "
                           f"JSON file")
     if not cfg.experiments:
@@ -604,7 +603,7 @@ def read_config_file(path: str | Path) -> DictConfig | ListConfig:
             raise ConfigError(f"{path}: config file not found")
         return OmegaConf.load(path)
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(f"{path}: {describe_error(exc)}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
                           f"{exc.start})") from None
@@ -634,12 +633,12 @@ def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config"
             _check_sections(data, where)
             merged = OmegaConf.merge(merged, data)
         except OmegaConfBaseException as exc:
-            raise ConfigError(f"{where}: {_describe(exc)}") from None
+            raise ConfigError(f"{where}: {describe_error(exc)}") from None
     try:
         cfg: LotlipConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"{origin}: {_describe(exc)}") from None
-    _check_ranges(cfg, "")
+        raise ConfigError(f"{origin}: {describe_error(exc)}") from None
+    check_ranges(cfg, "")
     _check_relations(cfg)
     return cfg
 
@@ -652,7 +651,8 @@ def check_stages(cfg: LotlipConfig) -> None:
                           "PNGs; with world.source img2dataset use precomputed (released long captions)")
 
 
-def _describe(exc: OmegaConfBaseException) -> str:
+def describe_error(exc: OmegaConfBaseException) -> str:
+    """An OmegaConf error as ``<key>: <first line of its message>``."""
     key = getattr(exc, "full_key", None) or "?"
     msg = str(getattr(exc, "msg", exc)).splitlines()[0]
     if "not in" in msg and "Key" in msg:
@@ -726,7 +726,7 @@ def run_config_from_dict(data: dict) -> RunConfig:
         merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.create(data))
         rc: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"run config: {_describe(exc)}") from None
-    _check_ranges(rc, "")
+        raise ConfigError(f"run config: {describe_error(exc)}") from None
+    check_ranges(rc, "")
     check_train(rc.train)
     return rc

@@ -1,8 +1,7 @@
 """What the workflow builds for a validated config: selected benchmarks, trained runs, evaluated models, and
 the inputs and arguments of the fetch / import / release-evaluation rules.
 
-Import-light (the Snakefile reads it at parse time). Tolerates a config schema from before the release tier
-(no ``select``, ``models``, ``reference``, ``BenchmarkConfig.source``): everything is then synthetic and selected.
+Import-light (the Snakefile reads it at parse time): no torch.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ import json
 import re
 import shlex
 from collections.abc import Iterable
-from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
-from lotlip.constants import LONGCLIP_CONTEXT
+from lotlip.config import experiment_seeds, run_config
+from lotlip.constants import get_model_config, train_context_length
 from lotlip.data.import_real import SOURCES
 
 DATA_ROOT = "resources/data"
@@ -35,8 +34,7 @@ def _chosen(declared: Iterable[str], chosen: list[str] | None) -> list[str]:
 
 
 def _select(cfg: Any, what: str) -> list[str] | None:
-    select = getattr(cfg, "select", None)
-    return None if select is None else getattr(select, what)
+    return getattr(cfg.select, what)
 
 
 def benchmarks(cfg: Any) -> list[str]:
@@ -54,23 +52,12 @@ TRAINED_EVAL = "results/eval/{run}/seed{seed}/{bench}.json"
 MODEL_EVAL = "results/eval/{model}/{bench}.json"
 
 
-def run_seeds(cfg: Any, run: str) -> list[int]:
-    """Seeds a declared experiment is trained with (its own, the root ``seeds``, or ``[train.seed]``)."""
-    own = getattr(cfg.experiments[run], "seeds", None)
-    return list(own or getattr(cfg, "seeds", None) or [cfg.train.seed])
-
-
-def trained_pairs(cfg: Any) -> list[tuple[str, int]]:
-    """(run, seed) of every training job this tier runs."""
-    return [(r, s) for r in trained_runs(cfg) for s in run_seeds(cfg, r)]
-
-
 def text_init_checkpoint(cfg: Any, run: str, seed: int) -> list[str]:
     """The checkpoint whose text tower starts ``run`` (same seed when the source has it), or []."""
-    source = getattr(cfg.experiments[run], "text_init", None)
+    source = cfg.experiments[run].text_init
     if source is None:
         return []
-    seeds = run_seeds(cfg, source)
+    seeds = experiment_seeds(cfg, source)
     return [CHECKPOINT.format(run=source, seed=seed if seed in seeds else seeds[0])]
 
 
@@ -79,8 +66,8 @@ def eval_files(cfg: Any, runs: Iterable[str], benches: Iterable[str]) -> list[st
     benches = list(benches)
     out = []
     for run in runs:
-        if run in cfg.experiments and run not in getattr(cfg, "models", {}):
-            out += [TRAINED_EVAL.format(run=run, seed=s, bench=b) for s in run_seeds(cfg, run) for b in benches]
+        if run in cfg.experiments and run not in cfg.models:
+            out += [TRAINED_EVAL.format(run=run, seed=s, bench=b) for s in experiment_seeds(cfg, run) for b in benches]
         else:
             out += [MODEL_EVAL.format(model=run, bench=b) for b in benches]
     return out
@@ -88,12 +75,12 @@ def eval_files(cfg: Any, runs: Iterable[str], benches: Iterable[str]) -> list[st
 
 def eval_models(cfg: Any) -> list[str]:
     """Models evaluated as released (no training)."""
-    return _chosen(getattr(cfg, "models", {}), _select(cfg, "models"))
+    return _chosen(cfg.models, _select(cfg, "models"))
 
 
 def source(cfg: Any, bench: str) -> str:
     """``synthetic`` or the real set a benchmark imports."""
-    return getattr(cfg.benchmarks[bench], "source", "synthetic")
+    return cfg.benchmarks[bench].source
 
 
 def synthetic_benchmarks(cfg: Any) -> list[str]:
@@ -126,8 +113,8 @@ def world_settings(cfg: Any) -> dict:
 
 def world_inputs(cfg: Any) -> list[str]:
     """Marker of the catalog dataset holding the url list of img2dataset training images (none for synthetic)."""
-    world = getattr(cfg, "world", None)
-    if world is None or world.source != "img2dataset" or not world.img2dataset.dataset or not trained_runs(cfg):
+    world = cfg.world
+    if world.source != "img2dataset" or not world.img2dataset.dataset or not trained_runs(cfg):
         return []
     return [FETCHED.format(dataset=world.img2dataset.dataset)]
 
@@ -150,7 +137,7 @@ def _catalog_dataset(path: str) -> str | None:
 def image_init_inputs(cfg: Any, run: str) -> list[str]:
     """What a run's ``image_init`` needs: the fetch marker of the catalog dataset holding that file (e.g. timm's
     in21k ViT weights), else the file itself (a local checkpoint); [] when the image tower starts at random."""
-    path = getattr(cfg.experiments[run], "image_init", None)
+    path = cfg.experiments[run].image_init
     if not path:
         return []
     dataset = _catalog_dataset(path)
@@ -162,7 +149,7 @@ def fetched_datasets(cfg: Any) -> list[str]:
     needed = {d for b in real_benchmarks(cfg) for d in SOURCES[source(cfg, b)].datasets}
     if world_inputs(cfg):
         needed.add(cfg.world.img2dataset.dataset)
-    inits = {getattr(cfg.experiments[r], "image_init", None) for r in trained_runs(cfg)} - {None}
+    inits = {cfg.experiments[r].image_init for r in trained_runs(cfg)} - {None}
     needed |= {d for d in map(_catalog_dataset, inits) if d}
     return sorted(needed)
 
@@ -213,9 +200,7 @@ def reference_json(cfg: Any) -> str:
 
 def reference_tables(cfg: Any, tables: dict[str, Any]) -> list[str]:
     """Tables (name -> ``TableSpec``) showing the reference metrics of an evaluated, referenced (run, benchmark)."""
-    ref = getattr(cfg, "reference", None)
-    if ref is None:
-        return []
+    ref = cfg.reference
     runs = set(trained_runs(cfg)) | set(eval_models(cfg))
     out = []
     for name, spec in tables.items():
@@ -289,28 +274,15 @@ def claim_benchmarks(cfg: Any, claim: str) -> list[str]:
     return [b for b in benchmarks(cfg) if cfg.benchmarks[b].kind == kind]
 
 
-def model_config(name: str) -> dict:
-    """A model's JSON config (a bundled name or a ``.json`` path), read without importing torch."""
-    path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        return json.loads(path.read_text())
-    bundled = resources.files("lotlip") / "model_configs" / f"{name}.json"
-    if not bundled.is_file():
-        raise ValueError(f"model {name!r}: neither a bundled model config nor a .json file")
-    return json.loads(bundled.read_text())
-
-
 def sweep_points(cfg: Any, name: str) -> dict[str, dict]:
     """Per run of a sweep figure: its x value and what the FLOPs count needs (model, corners, context)."""
-    from lotlip.config import run_config
-
     axis = cfg.paper.figures[name].x
     points = {}
     for run in figure_runs(cfg, name):
         rc = run_config(cfg, run)
         exp = rc.experiment
-        context = exp.context_length or (LONGCLIP_CONTEXT if exp.method == "longclip" else
-                                         model_config(rc.train.model)["text_cfg"]["context_length"])
+        context = (train_context_length(exp.method, exp.context_length)
+                   or get_model_config(rc.train.model)["text_cfg"]["context_length"])
         x = {"merged_num": rc.sampling.merged_num, "n_subcaptions": rc.sampling.n_subcaptions,
              "context_length": context, "corner_tokens": exp.corner_tokens,
              "train_samples": exp.train_samples or cfg.world.n_train, "steps": rc.train.steps}[axis]

@@ -88,7 +88,7 @@ def test_slurm_profile_launch_settings_are_valid():
     assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
     cfg = launch_config(profile["config"]["launch"])
     assert cfg.executor == "slurm" and cfg.gpus_per_node >= 1
-    launcher._check_ranges(cfg, "launch")
+    launcher.check_ranges(cfg, "launch")
 
 
 def test_checkpoint_requeues_the_same_call():

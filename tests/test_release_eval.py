@@ -259,7 +259,8 @@ def _cfg(**over):
                                         path="results/checkpoints/lotlip/model.pt")},
         select=SimpleNamespace(benchmarks=["iiw", "coco", "inet"], experiments=[], models=None),
         reference=SimpleNamespace(source="s", metrics=["i2t_r1", "t2i_r1"], values={"clip": {"iiw": [1.0, 2.0]}}),
-        eval=SimpleNamespace(batch_size=64), train=SimpleNamespace(device="cuda", threads=4))
+        eval=SimpleNamespace(batch_size=64), train=SimpleNamespace(device="cuda", threads=4),
+        world=SimpleNamespace(source="synthetic"))
     for key, value in over.items():
         setattr(cfg, key, value)
     return cfg
@@ -283,13 +284,6 @@ def test_plan_for_a_release_tier_config():
     assert plan.reference_tables(cfg, TABLES) == ["long_retrieval"]
     unselected = _cfg(select=SimpleNamespace(benchmarks=["coco"], experiments=None, models=None))
     assert plan.reference_tables(unselected, TABLES) == []
-
-
-def test_plan_tolerates_the_schema_before_the_release_tier(tiny_cfg):
-    old = SimpleNamespace(benchmarks=tiny_cfg.benchmarks, experiments=tiny_cfg.experiments)
-    assert plan.synthetic_benchmarks(old) == plan.benchmarks(old) == ["dci_syn"]
-    assert plan.trained_runs(old) == ["lotlip", "short"] and plan.eval_models(old) == []
-    assert plan.real_benchmarks(old) == [] and plan.reference_tables(old, TABLES) == []
 
 
 def test_alternation_matches_exactly_the_names():

@@ -65,7 +65,7 @@ def _text(record: Any, key: str, where: str) -> str:
     return value
 
 
-def _locate(root: Path, marker: str, depth: int = 2) -> Path:
+def locate_marker(root: Path, marker: str, depth: int = 2) -> Path:
     """The folder holding ``marker``: ``root`` or one folder at most ``depth`` levels below (must be unique)."""
     level = [root]
     for _ in range(depth + 1):
@@ -119,7 +119,7 @@ def load_dci(root: str | Path, check_images: bool = True) -> list[Pair]:
         densely_captioned_images/annotations/<ann>.json   fields image, short_caption, extra_caption
         densely_captioned_images/photos/<image>           SA-1B jpg named by the field image
     """
-    base = _locate(Path(root), "splits.json")
+    base = locate_marker(Path(root), "splits.json")
     splits = _read_json(base / "splits.json")
     if not isinstance(splits, dict):
         raise FormatError(f"{base / 'splits.json'}: expected a mapping split -> list of annotation files")
@@ -138,8 +138,8 @@ def load_dci(root: str | Path, check_images: bool = True) -> list[Pair]:
 
 def iiw_image_dirs(dci_root: str | Path, docci_root: str | Path) -> dict[str, Path]:
     """IIW image folders in the original DCI / DOCCI layouts (instead of the copied ``dci/docci/docci_aar``)."""
-    dci = _locate(Path(dci_root), "splits.json") / "photos"
-    docci, aar = (_locate(Path(docci_root), name) / name for name in ("images", "images_aar"))
+    dci = locate_marker(Path(dci_root), "splits.json") / "photos"
+    docci, aar = (locate_marker(Path(docci_root), name) / name for name in ("images", "images_aar"))
     return {"DOCCI_Test": docci, "IIW-400": aar, "DCI_Test": dci}
 
 
@@ -214,7 +214,7 @@ def load_urban1k(root: str | Path, check_images: bool = True) -> list[Pair]:
 
         Urban1k/image/1.jpg ...    Urban1k/caption/1.txt ...
     """
-    base = _locate(Path(root), "caption")
+    base = locate_marker(Path(root), "caption")
     captions = sorted((p for p in (base / "caption").iterdir() if p.suffix == ".txt"), key=_stem_key)
     pairs = []
     for path in captions:
@@ -238,9 +238,9 @@ def load_docci(root: str | Path, split: str = "test", check_images: bool = True)
     Layout (google.github.io/docci): ``docci_descriptions.jsonlines`` (fields example_id, split, image_file,
     description) and the folder ``images/`` of ``docci_images.tar.gz``, each at ``root`` or up to two levels below.
     """
-    base = _locate(Path(root), "docci_descriptions.jsonlines")
+    base = locate_marker(Path(root), "docci_descriptions.jsonlines")
     path = base / "docci_descriptions.jsonlines"
-    images = _ImageFinder(_locate(Path(root), "images") / "images", check_images)
+    images = _ImageFinder(locate_marker(Path(root), "images") / "images", check_images)
     pairs = []
     for i, record in enumerate(read_jsonl(path), 1):
         where = f"{path}: record {i}"

@@ -52,9 +52,9 @@ def _flickr_images(folder: Path) -> Path:
 
 def _token_file(folder: Path) -> Path:
     """Flickr30k's ``results_20130124.token``: in ``folder`` or up to two levels below."""
-    from lotlip.data.benchmarks import _locate
+    from lotlip.data.benchmarks import locate_marker
 
-    return _locate(folder, "results_20130124.token") / "results_20130124.token"
+    return locate_marker(folder, "results_20130124.token") / "results_20130124.token"
 
 
 def _long_or_short(source: str, root: Path) -> list:

@@ -22,7 +22,8 @@ from lotlip.data.validate import BadSampleError, SkipCounter, parse_sample
 from lotlip.model.tokenizer import CornerTokenizer, trim_padding
 
 
-def _epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, skips: SkipCounter) -> Iterator[dict]:
+def epoch_stream(urls: list[str], seed: int, epoch: int, shuffle_buffer: int, skips: SkipCounter) -> Iterator[dict]:
+    """One epoch of raw webdataset samples: shards in a seeded order, then a seeded shuffle buffer."""
     order = list(urls)
     random.Random(f"shards:{seed}:{epoch}").shuffle(order)
     # nodesplitter/workersplitter=None: each rank already reads only its own shards
@@ -75,7 +76,7 @@ def train_batches(urls: list[str], sampling: SamplingConfig, tokenizer: CornerTo
     while True:
         images, texts = [], []
         n_good, read = 0, Counter()
-        for sample in _epoch_stream(urls, seed, epoch, shuffle_buffer, skips):
+        for sample in epoch_stream(urls, seed, epoch, shuffle_buffer, skips):
             key = sample.get("__key__", "?")
             read[sample.get("__url__")] += 1
             if keep is not None and key not in keep:

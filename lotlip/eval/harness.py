@@ -207,12 +207,12 @@ def parse_benchmark_dirs(items: list[str] | None) -> dict[str, Path]:
 def check_benchmark_dir(name: str, folder: Path) -> str:
     """CLIP_benchmark task of a benchmark folder whose metadata and images are all present (else one line)."""
     from lotlip.eval.retrieval import image_paths
-    from lotlip.eval.runner import _meta
+    from lotlip.eval.runner import bench_meta
     from lotlip.io import read_jsonl
 
     if not (folder / "texts.jsonl").is_file():
         raise FileNotFoundError(f"--benchmark-dir {name}: {folder / 'texts.jsonl'} not found")
-    kind = _meta(folder)["kind"]
+    kind = bench_meta(folder)["kind"]
     image_paths(folder, read_jsonl(folder / "texts.jsonl"))
     return "zeroshot_classification" if kind == "zeroshot" else "zeroshot_retrieval"
 

@@ -18,7 +18,8 @@ from lotlip.eval.short import multi_caption_recall, zero_shot_accuracy
 from lotlip.io import read_jsonl
 
 
-def _meta(bench_dir: Path) -> dict:
+def bench_meta(bench_dir: Path) -> dict:
+    """A benchmark folder's ``meta.json`` (its kind and sizes)."""
     path = bench_dir / "meta.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: benchmark metadata not found; rebuild the benchmark folder")
@@ -57,7 +58,7 @@ def evaluate_benchmark(model: torch.nn.Module, tokenizer: TextTokenizer, bench_d
                        batch_size: int = 256) -> dict:
     """Metrics of ``model`` on the benchmark in ``bench_dir``; includes its ``kind``."""
     bench_dir = Path(bench_dir)
-    meta = _meta(bench_dir)
+    meta = bench_meta(bench_dir)
     if meta["kind"] == "long":
         metrics = evaluate_long_retrieval(model, tokenizer, bench_dir, batch_size)
     elif meta["kind"] == "short":

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from lotlip.constants import MODEL_KINDS
 from lotlip.io import WriteError, atomic_path
 from lotlip.model.factory import LoTLIP, create_model, get_tokenizer
 from lotlip.model.release import read_checkpoint, release_state_dict
@@ -119,7 +120,6 @@ def load_text_tower(model: LoTLIP, path: str | Path) -> list[str]:
 
 # --- evaluation of any model source (release-evaluation tier) --------------------------------------------
 
-MODEL_KINDS = ("lotlip", "release", "openclip", "longclip")
 DEFAULT_ARCH = {"lotlip": "", "release": "lotlip_bert-ViT-B-16", "openclip": "ViT-B-16-quickgelu",
                 "longclip": "ViT-B-16-quickgelu"}
 FETCH_ONLY_KEYS = ("url", "sha256")  # model-source config keys that only the download step reads

@@ -27,7 +27,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from lotlip.model.release import _mismatch, load_error, read_checkpoint, release_state_dict
+from lotlip.model.release import load_error, read_checkpoint, release_state_dict, state_mismatch
 from lotlip.model.text_tower import LONGCLIP_CONTEXT, LONGCLIP_KEEP
 
 OPENAI_HINT = ("use the plain state dict instead: open_clip_model.safetensors (or open_clip_pytorch_model.bin) of "
@@ -123,7 +123,7 @@ def load_longclip(arch: str, path: str | Path, context_length: int | None = None
     state = longclip_state_dict(read_checkpoint(path), str(path))
     name = open_clip_arch(arch)
     model = open_clip.create_model(name, force_context_length=context, weights_only=True)
-    problems = _mismatch(model, state)
+    problems = state_mismatch(model, state)
     if problems:
         raise ValueError(f"{path}: Long-CLIP state dict does not match open_clip {name} (context {context}): "
                          f"{problems}")

@@ -14,13 +14,13 @@ stored on ``model.visual`` for :func:`lotlip.model.transform.image_transform`.
 from __future__ import annotations
 
 import copy
-import json
-from importlib import resources
 from pathlib import Path
 
 import torch
 from open_clip.model import CustomTextCLIP
 
+from lotlip.constants import get_model_config as get_model_config  # re-exported (defined torch-free)
+from lotlip.constants import list_models as list_models  # re-exported
 from lotlip.model.hf_text_tower import build_hf_text_tower
 from lotlip.model.hf_tokenizer import BertCornerTokenizer, build_hf_tokenizer
 from lotlip.model.release import load_release_checkpoint
@@ -30,23 +30,6 @@ from lotlip.model.tokenizer import CornerTokenizer
 from lotlip.model.transform import resolve_preprocess_cfg, set_preprocess
 
 TEXT_TOWERS = ("native", "hf_bert")
-
-_CONFIG_DIR = resources.files("lotlip") / "model_configs"
-
-
-def list_models() -> list[str]:
-    """Names of the bundled model configs."""
-    return sorted(p.name[: -len(".json")] for p in _CONFIG_DIR.iterdir() if p.name.endswith(".json"))
-
-
-def get_model_config(name: str) -> dict:
-    """The config dict of ``name`` (a bundled name or a path to a JSON file)."""
-    path = Path(name)
-    if path.suffix == ".json" and path.is_file():
-        return json.loads(path.read_text())
-    if name not in list_models():
-        raise ValueError(f"model {name!r}: unknown (available: {', '.join(list_models())})")
-    return json.loads((_CONFIG_DIR / f"{name}.json").read_text())
 
 
 def _set_context(cfg: dict, context_length: int) -> None:

@@ -46,7 +46,7 @@ def release_state_dict(payload: object, source: str = "checkpoint") -> dict[str,
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def _mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
+def state_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str:
     """A readable list of missing / unexpected keys and shape mismatches ('' when the state dict fits)."""
     expected = model.state_dict()
     missing = sorted(expected.keys() - state.keys())
@@ -70,7 +70,7 @@ def load_release_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     persistent = model.state_dict().keys()
     stale = {name for name, _ in model.named_buffers()} - persistent
     state = {k: v for k, v in state.items() if k not in stale}
-    problems = _mismatch(model, state)
+    problems = state_mismatch(model, state)
     if problems:
         raise ValueError(f"{path}: state dict does not match the model: {problems}")
     model.load_state_dict(state, strict=True)

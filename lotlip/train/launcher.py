@@ -36,9 +36,9 @@ from lotlip.config import (
     ConfigError,
     LaunchConfig,
     RunConfig,
-    _check_ranges,
-    _describe,
     check_launch_strings,
+    check_ranges,
+    describe_error,
     run_config_from_dict,
     to_dict,
 )
@@ -65,7 +65,7 @@ def launch_config(data: dict | str | None = None) -> LaunchConfig:
         merged = OmegaConf.merge(OmegaConf.structured(LaunchConfig), OmegaConf.create(data or {}))
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as exc:
-        raise ConfigError(f"launch: {_describe(exc)}") from None
+        raise ConfigError(f"launch: {describe_error(exc)}") from None
 
 
 def _partitions() -> list[str]:
@@ -85,7 +85,7 @@ def validate(cfg: LaunchConfig) -> None:
     one-line :class:`ConfigError`."""
     if cfg.executor not in EXECUTORS:
         raise ConfigError(f"launch.executor: {cfg.executor!r} is not one of {', '.join(EXECUTORS)}")
-    _check_ranges(cfg, "launch")
+    check_ranges(cfg, "launch")
     check_launch_strings(cfg)  # also checked by load_config: the workflow refuses them before planning
     if cfg.executor == "local" and cfg.nodes != 1:
         raise ConfigError(f"launch.nodes: the local executor runs on one node, not {cfg.nodes}")

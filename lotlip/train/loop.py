@@ -20,6 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from lotlip.config import ExperimentConfig, RunConfig, to_dict
+from lotlip.constants import train_context_length
 from lotlip.data.loader import parallel_train_batches
 from lotlip.data.shards import first_keys, shard_urls
 from lotlip.data.sizes import shard_counts
@@ -30,7 +31,6 @@ from lotlip.model.checkpoint import load_image_tower, load_text_tower, save_chec
 from lotlip.model.factory import LoTLIP
 from lotlip.model.hf_tokenizer import BertCornerTokenizer
 from lotlip.model.release import read_checkpoint
-from lotlip.model.text_tower import LONGCLIP_CONTEXT
 from lotlip.model.tokenizer import CornerTokenizer
 from lotlip.model.transform import image_transform
 from lotlip.provenance import provenance
@@ -72,7 +72,7 @@ def build_model(model_name: str, exp: ExperimentConfig) -> tuple[LoTLIP, CornerT
     there are no trained 77 positions to stretch (``LoTLIP.stretch_text_context`` does that for a pretrained
     native tower).
     """
-    context = LONGCLIP_CONTEXT if exp.method == "longclip" else exp.context_length
+    context = train_context_length(exp.method, exp.context_length)
     kwargs = {"num_corner_tokens": exp.corner_tokens, "num_register_tokens": exp.register_tokens,
               "context_length": context}
     model = create_model(model_name, corner_mask=exp.corner_mask, **kwargs)

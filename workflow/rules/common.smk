@@ -5,7 +5,7 @@ import shlex
 import sys
 
 from lotlip.artifacts import restore_pulled_mtimes
-from lotlip.config import ConfigError, check_stages, load_config, run_config, to_dict
+from lotlip.config import ConfigError, check_stages, experiment_seeds, load_config, run_config, to_dict
 from lotlip.plan import (
     CHECKPOINT,
     alternation,
@@ -30,11 +30,9 @@ from lotlip.plan import (
     real_benchmarks,
     reference_json,
     reference_tables,
-    run_seeds,
     sweep_points,
     synthetic_benchmarks,
     text_init_checkpoint,
-    trained_pairs,
     trained_runs,
     world_settings,
 )

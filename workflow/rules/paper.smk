@@ -48,7 +48,7 @@ rule sweep_figure:
 
 rule maps_figure:
     input:
-        checkpoints=lambda w: [CHECKPOINT.format(run=r, seed=run_seeds(CFG, r)[0]) for r in figure_runs(CFG, w.fig)],
+        checkpoints=lambda w: [CHECKPOINT.format(run=r, seed=experiment_seeds(CFG, r)[0]) for r in figure_runs(CFG, w.fig)],
         benchmark=lambda w: f"resources/benchmarks/{CFG.paper.figures[w.fig].benchmark}",
     output:
         png=report("results/figures/{fig}.png", caption="../report/figure.rst", category="Figures"),

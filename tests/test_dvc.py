@@ -84,32 +84,29 @@ def test_pull_in_a_fresh_clone_rebuilds_tables_without_retraining(tmp_path):
     assert "run=lotlip" not in planned
 
 
-def test_restore_mtimes_sets_recorded_end_times(tmp_path):
+def _recorded_output(root: Path, endtime: float = 1_000_000.0) -> Path:
+    """``root/results/x.json`` with a Snakemake job record giving its end time."""
     import base64
     import json
 
-    out = tmp_path / "results" / "x.json"
+    out = root / "results" / "x.json"
     out.parent.mkdir(parents=True)
     out.write_text("{}")
-    meta = tmp_path / ".snakemake" / "metadata"
+    meta = root / ".snakemake" / "metadata"
     meta.mkdir(parents=True)
-    name = base64.urlsafe_b64encode(b"results/x.json").decode()
-    (meta / name).write_text(json.dumps({"endtime": 1_000_000.0}))
+    (meta / base64.urlsafe_b64encode(b"results/x.json").decode()).write_text(json.dumps({"endtime": endtime}))
+    return out
+
+
+def test_restore_mtimes_sets_recorded_end_times(tmp_path):
+    out = _recorded_output(tmp_path)
     assert restore_mtimes(tmp_path) == 1
     assert out.stat().st_mtime == 1_000_000.0
 
 
 def test_restore_pulled_mtimes_needs_dvc_lock_and_leaves_files_alone_without(tmp_path):
-    import base64
-    import json
-
     from lotlip.artifacts import restore_pulled_mtimes
 
-    out = tmp_path / "results" / "x.json"
-    out.parent.mkdir(parents=True)
-    out.write_text("{}")
-    meta = tmp_path / ".snakemake" / "metadata"
-    meta.mkdir(parents=True)
-    (meta / base64.urlsafe_b64encode(b"results/x.json").decode()).write_text(json.dumps({"endtime": 1_000_000.0}))
+    out = _recorded_output(tmp_path)
     assert restore_pulled_mtimes(tmp_path) == 0  # no dvc.lock: not a DVC checkout, nothing was pulled
     assert out.stat().st_mtime > 1_000_000.0

@@ -80,6 +80,13 @@ def stderr_lines(proc: subprocess.Popen) -> list[str]:
     return lines
 
 
+def start_train(run: RunConfig, shards: Path, out: Path, launch: dict) -> tuple[subprocess.Popen, list[str]]:
+    """``lotlip train`` with ``launch`` as a child (:func:`tests.conftest.start_child`) and its stderr lines."""
+    proc = start_child([str(BIN / "lotlip"), *train_args(run, shards, out, "--launch", json.dumps(launch))],
+                       stderr=subprocess.PIPE, text=True, env=env_with_bin())
+    return proc, stderr_lines(proc)
+
+
 def one_error_line(lines: list[str], prefix: str = "lotlip train: error: ", shared: bool = False) -> str:
     """The single ``prefix`` line of a command's stderr (its log lines aside); no traceback. ``shared``: a local
     submitit job writes to the same stderr (its own traceback when it is cancelled); no frame of lotlip's code."""

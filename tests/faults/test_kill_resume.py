@@ -8,30 +8,25 @@ sends the signal. The rerun is ``lotlip.train.loop.train`` on the same folder.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
 from lotlip.train import loop
-from tests.conftest import REPO, kill_child, run_child, start_child, wait_child
+from tests.conftest import REPO, kill_child, run_child, wait_child
 from tests.faults.conftest import (
-    BIN,
     KILL_EVERY,
     KILL_STEPS,
     PAUSE,
     assert_same_weights,
-    env_with_bin,
     one_error_line,
-    stderr_lines,
+    start_train,
     temp_leftovers,
     tiny_run,
-    train_args,
     wait_until,
 )
 
@@ -79,11 +74,8 @@ def test_sigterm_to_the_train_rule_cancels_its_submitted_job(tiny_cfg, tiny_worl
     """Snakemake stops a running rule with SIGTERM; the job it submitted (here: local executor) must stop too, and
     ``lotlip train`` exits with 128 + SIGTERM and one line naming the job."""
     run = tiny_run(tiny_cfg, steps=400, checkpoint_every=400)
-    launch = json.dumps({"executor": "local", "log_folder": str(tmp_path / "submitit")})
-    proc = start_child([str(BIN / "lotlip"), *train_args(run, tiny_world[2], tmp_path / "run" / "model.pt",
-                                                         "--launch", launch)],
-                       stderr=subprocess.PIPE, text=True, env=env_with_bin())
-    lines = stderr_lines(proc)
+    launch = {"executor": "local", "log_folder": str(tmp_path / "submitit")}
+    proc, lines = start_train(run, tiny_world[2], tmp_path / "run" / "model.pt", launch)
     job_pid = None
     try:
         submitted = lambda: any("as local job" in line for line in lines)  # noqa: E731

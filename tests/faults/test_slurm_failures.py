@@ -28,11 +28,10 @@ from lotlip.cli import main
 from lotlip.train import launcher
 from tests.conftest import kill_child, run_child, start_child
 from tests.faults.conftest import (
-    BIN,
     env_with_bin,
     one_error_line,
     snakemake_cmd,
-    stderr_lines,
+    start_train,
     tiny_run,
     train_args,
     wait_until,
@@ -132,12 +131,9 @@ def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_
 @pytest.mark.skipif(NOT_READY is not None, reason=NOT_READY or "")
 def test_sigterm_to_the_train_command_cancels_its_running_slurm_job(tiny_cfg, tiny_world, tmp_path):
     run = tiny_run(tiny_cfg, steps=100_000, checkpoint_every=100_000)  # runs until it is cancelled
-    launch = json.dumps({"executor": "slurm", "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10, "max_requeues": 0,
-                         "log_folder": str(tmp_path / "submitit")})
-    proc = start_child([str(BIN / "lotlip"), *train_args(run, tiny_world[2], tmp_path / "run" / "model.pt",
-                                                         "--launch", launch)],
-                       stderr=subprocess.PIPE, text=True, env=env_with_bin())
-    lines = stderr_lines(proc)
+    launch = {"executor": "slurm", "cpus_per_task": 1, "mem_gb": 1, "timeout_min": 10, "max_requeues": 0,
+              "log_folder": str(tmp_path / "submitit")}
+    proc, lines = start_train(run, tiny_world[2], tmp_path / "run" / "model.pt", launch)
     job = None
     try:
         wait_until(lambda: any("as slurm job" in line for line in lines), 120, "the job submission", proc)

@@ -279,8 +279,6 @@ class PaperConfig:
     claims: dict[str, ClaimConfig] = _f({}, "claim id -> definition (results/claims.csv/.md)")
 
 
-
-
 @dataclass
 class ModelSourceConfig:
     """A model evaluated as released (release tier), loaded by ``lotlip.model.checkpoint.load_for_eval``."""

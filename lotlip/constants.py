@@ -33,7 +33,8 @@ def find_model_config(name: str) -> Path | Traversable | None:
     path = Path(name)
     if path.suffix == ".json" and path.is_file():
         return path
-    return MODEL_CONFIG_DIR / f"{name}.json" if name in list_models() else None
+    bundled = MODEL_CONFIG_DIR / f"{name}.json"
+    return bundled if bundled.is_file() else None
 
 
 def get_model_config(name: str) -> dict:

@@ -16,7 +16,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -81,6 +81,14 @@ def _as_write_error(exc: OSError, path: Path, tmp_dir: Path | None = None) -> OS
     return exc
 
 
+def _raise_as_write_error(exc: OSError, path: Path, tmp_dir: Path | None = None) -> NoReturn:
+    """Re-raise ``exc`` as :func:`_as_write_error` maps it (unchanged when it is not a failed write of ``path``)."""
+    error = _as_write_error(exc, path, tmp_dir)
+    if error is exc:
+        raise exc
+    raise error from exc
+
+
 @contextlib.contextmanager
 def writing(path: str | Path) -> Iterator[None]:
     """Failed writes of ``path`` in the block (unnamed, or naming ``path`` or a folder above it) become a
@@ -88,10 +96,7 @@ def writing(path: str | Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        error = _as_write_error(exc, Path(path))
-        if error is exc:
-            raise
-        raise error from exc
+        _raise_as_write_error(exc, Path(path))
 
 
 def fsync_path(path: str | Path) -> None:
@@ -134,10 +139,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         publish(tmp_path, path)
     except OSError as exc:
-        error = _as_write_error(exc, path)
-        if error is exc:
-            raise
-        raise error from exc
+        _raise_as_write_error(exc, path)
     finally:
         if tmp_path is not None:
             tmp_path.unlink(missing_ok=True)
@@ -156,10 +158,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(path)
         publish(tmp, path)
     except OSError as exc:
-        error = _as_write_error(exc, path, tmp)
-        if error is exc:
-            raise
-        raise error from exc
+        _raise_as_write_error(exc, path, tmp)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

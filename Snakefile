@@ -6,20 +6,20 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-# The report's landing page (workflow/report/workflow.rst) includes results/report/landing.html (rule `landing`);
-# a report made before that page exists shows a plain description saying how to build it.
-LANDING_RST = "workflow/report/workflow.rst"
-if not os.path.exists("results/report/landing.html"):
-    LANDING_RST = "workflow/report/workflow_unbuilt.rst"
-
-
 configfile: "config/config.yaml"
 
 
-report: LANDING_RST
-
-
 include: "workflow/rules/common.smk"
+
+
+# The report's landing page (workflow/report/workflow.rst) includes <results>/report/landing.html (rule `landing`);
+# a report made before that page exists shows a plain description saying how to build it.
+LANDING_RST = "workflow/report/workflow.rst"
+if not os.path.exists(f"{RES}/report/landing.html"):
+    LANDING_RST = "workflow/report/workflow_unbuilt.rst"
+
+
+report: LANDING_RST
 
 
 if workflow.is_main_process:  # after a plain `dvc pull`: pulled outputs get their recorded times back
@@ -35,20 +35,17 @@ include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/release.smk"
-include: "workflow/rules/paper.smk"
-include: "workflow/rules/landing.smk"
 
 
 rule all:
     input:
-        expand("results/table_{table}.csv", table=TABLES),
-        expand("results/table_{table}_vs_reference.csv", table=REFERENCE_TABLES),
-        ["results/table_dataset_stats.csv"] if TRAINED else [],
-        expand("results/table_{name}.csv", name=PAPER_TABLES),
-        expand("results/figures/{fig}.png", fig=PAPER_FIGURES),
-        ["results/claims.csv"] if CLAIMS else [],
-        expand("results/report/table_{name}.html", name=REPORT_TABLES),
-        ["results/report/claims.html"] if CLAIMS else [],
-        "results/report/landing.html",
+        expand(f"{RES}/table_{{table}}.csv", table=TABLES),
+        expand(f"{RES}/table_{{table}}_vs_reference.csv", table=REFERENCE_TABLES),
+        [f"{RES}/table_dataset_stats.csv"] if TRAINED else [],
+        expand(f"{RES}/table_{{name}}.csv", name=PAPER_TABLES),
+        expand(f"{RES}/figures/{{fig}}.png", fig=PAPER_FIGURES),
+        [f"{RES}/claims.csv"] if CLAIMS else [],
+        expand(f"{RES}/report/table_{{name}}.html", name=REPORT_TABLES),
+        [f"{RES}/report/claims.html"] if CLAIMS else [],
+        f"{RES}/report/landing.html",
     default_target: True

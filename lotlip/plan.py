@@ -11,16 +11,52 @@ import json
 import re
 import shlex
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from lotlip.config import experiment_seeds, run_config
+from lotlip.catalog import SOURCES, load_catalog
+from lotlip.config import DEFAULT_TIER, check_config, experiment_seeds, run_config
 from lotlip.constants import get_model_config, train_context_length
-from lotlip.data.import_real import SOURCES
 
+# Downloads are shared by every tier of a checkout: the catalog fixes what each name holds (checksummed).
 DATA_ROOT = "resources/data"
 FETCHED = DATA_ROOT + "/.fetched/{dataset}.json"
 MODELS_DIR = "resources/models"
+
+
+@dataclass(frozen=True)
+class TierPaths:
+    """The roots a tier writes under: the default tier at the top of ``results/``, ``resources/``, ``logs/``
+    (so ``snakemake results/table_long_retrieval.csv`` builds the default's table), any other tier under
+    ``results/<tier>/``, ``resources/<tier>/``, ``logs/<tier>/`` (config ``tier``). Tiers never share an output,
+    so they coexist in one checkout and DVC versions each."""
+
+    results: str
+    resources: str
+    logs: str
+
+    @property
+    def checkpoint(self) -> str:
+        """Template of a trained run's final checkpoint (``run``, ``seed``)."""
+        return self.results + "/checkpoints/{run}/seed{seed}/model.pt"
+
+    @property
+    def trained_eval(self) -> str:
+        """Template of a trained run's evaluation JSON (``run``, ``seed``, ``bench``)."""
+        return self.results + "/eval/{run}/seed{seed}/{bench}.json"
+
+    @property
+    def model_eval(self) -> str:
+        """Template of a released model's evaluation JSON (``model``, ``bench``)."""
+        return self.results + "/eval/{model}/{bench}.json"
+
+
+def tier_paths(cfg: Any) -> TierPaths:
+    """Where ``cfg``'s tier writes (see :class:`TierPaths`)."""
+    if cfg.tier == DEFAULT_TIER:
+        return TierPaths("results", "resources", "logs")
+    return TierPaths(f"results/{cfg.tier}", f"resources/{cfg.tier}", f"logs/{cfg.tier}")
 
 
 def alternation(names: Iterable[str]) -> str:
@@ -47,29 +83,26 @@ def trained_runs(cfg: Any) -> list[str]:
     return _chosen(cfg.experiments, _select(cfg, "experiments"))
 
 
-CHECKPOINT = "results/checkpoints/{run}/seed{seed}/model.pt"
-TRAINED_EVAL = "results/eval/{run}/seed{seed}/{bench}.json"
-MODEL_EVAL = "results/eval/{model}/{bench}.json"
-
-
 def text_init_checkpoint(cfg: Any, run: str, seed: int) -> list[str]:
     """The checkpoint whose text tower starts ``run`` (same seed when the source has it), or []."""
     source = cfg.experiments[run].text_init
     if source is None:
         return []
     seeds = experiment_seeds(cfg, source)
-    return [CHECKPOINT.format(run=source, seed=seed if seed in seeds else seeds[0])]
+    return [tier_paths(cfg).checkpoint.format(run=source, seed=seed if seed in seeds else seeds[0])]
 
 
 def eval_files(cfg: Any, runs: Iterable[str], benches: Iterable[str]) -> list[str]:
     """Evaluation JSONs of ``runs`` (trained: one per seed; released models: one) on ``benches``."""
     benches = list(benches)
+    paths = tier_paths(cfg)
     out = []
     for run in runs:
         if run in cfg.experiments and run not in cfg.models:
-            out += [TRAINED_EVAL.format(run=run, seed=s, bench=b) for s in experiment_seeds(cfg, run) for b in benches]
+            out += [paths.trained_eval.format(run=run, seed=s, bench=b)
+                    for s in experiment_seeds(cfg, run) for b in benches]
         else:
-            out += [MODEL_EVAL.format(model=run, bench=b) for b in benches]
+            out += [paths.model_eval.format(model=run, bench=b) for b in benches]
     return out
 
 
@@ -123,8 +156,6 @@ def world_inputs(cfg: Any) -> list[str]:
 def _catalog_files() -> dict[str, str]:
     """``resources/data/<dest>`` of every plain catalog file -> its dataset (weights such as the in21k ViT); read
     once per process (the Snakefile asks for every train job)."""
-    from lotlip.data.download import load_catalog
-
     return {f"{DATA_ROOT}/{spec['dest']}": name for name, entry in load_catalog().items()
             for spec in entry.get("files") or [] if "dest" in spec}
 
@@ -288,3 +319,21 @@ def sweep_points(cfg: Any, name: str) -> dict[str, dict]:
              "train_samples": exp.train_samples or cfg.world.n_train, "steps": rc.train.steps}[axis]
         points[run] = {"x": x, "model": rc.train.model, "corner_tokens": exp.corner_tokens, "context": context}
     return points
+
+
+def maps_checkpoints(cfg: Any, name: str) -> dict[str, str]:
+    """Run -> checkpoint (its first seed) of each run a maps figure draws."""
+    template = tier_paths(cfg).checkpoint
+    return {r: template.format(run=r, seed=experiment_seeds(cfg, r)[0]) for r in figure_runs(cfg, name)}
+
+
+def check_plan(cfg: Any) -> None:
+    """Every whole-config check the workflow runs before it plans; ``lotlip check-config`` runs the same.
+
+    The whole config's checks (every run resolved, every seed), then what only the plan computes: the points of
+    every sweep figure. Raises ``ConfigError`` with one line.
+    """
+    check_config(cfg)
+    for name in paper_figures(cfg):
+        if cfg.paper.figures[name].kind == "sweep":
+            sweep_points(cfg, name)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from lotlip.catalog import load_catalog
 from lotlip.data import benchmarks
-from lotlip.data.download import DownloadError, download, fetch, load_catalog
+from lotlip.data.download import DownloadError, download, fetch
 from lotlip.data.extract import ArchiveError, extract
 
 pytest_plugins = ["tests.http_fixture"]

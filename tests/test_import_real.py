@@ -3,16 +3,16 @@ benchmark folders (image paths, no copies) and evaluated with a random-init mode
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from lotlip.cli_real import add_parsers
+from lotlip.catalog import SOURCES
+from lotlip.cli import build_parser
 from lotlip.data import benchmarks
-from lotlip.data.import_real import SOURCES, import_benchmark
+from lotlip.data.import_real import import_benchmark
 from lotlip.eval.retrieval import image_paths
 from lotlip.eval.runner import evaluate_benchmark
 from lotlip.io import read_jsonl
@@ -211,9 +211,7 @@ def test_every_source_has_a_fixture_or_a_path():
 # --- CLI: fetch + import, as the workflow calls them -----------------------------------------------------
 
 def _run_cli(*argv: str) -> None:
-    parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
+    args = build_parser().parse_args(list(argv))
     args.func(args)
 
 

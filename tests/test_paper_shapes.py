@@ -246,7 +246,7 @@ def test_paper_architecture_trains_and_evaluates_through_the_workflow(http_serve
     # workflow is concerned, so the later invocations without this file keep its checkpoint.
     (fixtures / "ddp.yaml").write_text(json.dumps({"launch": {"executor": "local", "tasks_per_node": 2,
                                                               "timeout_min": 10}}))
-    ckpt = "results/checkpoints/{run}/seed0/model.pt"
+    ckpt = "results/paper/checkpoints/{run}/seed0/model.pt"  # the paper tier's own root
     t_fixtures = time.monotonic() - t_start
 
     with TreeMemory() as memory:
@@ -264,7 +264,7 @@ def test_paper_architecture_trains_and_evaluates_through_the_workflow(http_serve
         t_all = time.monotonic() - t0 - t_ddp
     planned = planned_jobs(done.stdout + done.stderr)
     assert planned.get("train") == 1 and "world" not in planned, planned  # the 2-rank checkpoint was kept
-    shards = sorted((work / "results" / "shards" / "train").glob("*.tar"))
+    shards = sorted((work / "results" / "paper" / "shards" / "train").glob("*.tar"))
     assert len(shards) == 2  # one per rank
     with tarfile.open(shards[0]) as tf:
         jpg = next(m for m in tf.getmembers() if m.name.endswith(".jpg"))
@@ -313,9 +313,9 @@ def test_paper_architecture_trains_and_evaluates_through_the_workflow(http_serve
     # evaluation: one result per (run, benchmark); the long-retrieval table lists them all
     for run in RUNS:
         for bench in BENCHMARKS:
-            result = json.loads((work / "results" / "eval" / run / "seed0" / f"{bench}.json").read_text())
+            result = json.loads((work / "results" / "paper" / "eval" / run / "seed0" / f"{bench}.json").read_text())
             assert result["kind"] == "long" and 0.0 <= result["i2t_r1"] <= 100.0, result
-    table = pd.read_csv(work / "results" / "table_long_retrieval.csv")
+    table = pd.read_csv(work / "results" / "paper" / "table_long_retrieval.csv")
     assert sorted(zip(table["run"], table["benchmark"], strict=True)) == sorted(itertools.product(RUNS, BENCHMARKS))
     assert dict(zip(table["benchmark"], table["n_images"], strict=True)) == {"urban1k": 4, "dci": 4, "iiw": 3}
 
@@ -328,7 +328,8 @@ def test_paper_architecture_trains_and_evaluates_through_the_workflow(http_serve
     print(f"paper shapes: wall {wall:.0f} s (fixtures {t_fixtures:.0f} s, 2-rank run {t_ddp:.0f} s, "
           f"all {t_all:.0f} s, re-plan {t_plan:.0f} s); peak RSS: process tree {memory.peak_bytes / 2**30:.1f} GiB, "
           f"largest process {memory.peak_single / 2**30:.1f} GiB")
-    for big in [init, *(work / "results" / "checkpoints").rglob("model.pt")]:  # ~2 GB; kept when a check fails
+    # ~2 GB; kept when a check fails
+    for big in [init, *(work / "results" / "paper" / "checkpoints").rglob("model.pt")]:
         big.unlink()
     if wall > WALL_LIMIT_S:  # a budget, not a failure: a loaded CI machine is slower (the timeouts above bound it)
         warnings.warn(f"paper-shapes test took {wall:.0f} s, over its {WALL_LIMIT_S} s budget", stacklevel=1)

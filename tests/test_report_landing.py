@@ -110,7 +110,7 @@ def _landing_argv(plan: str) -> list[str]:
 @pytest.mark.parametrize(("tier", "claims", "table", "figure"), [
     ({"select": {"experiments": ["short"], "benchmarks": ["dci_syn"]}},  # one run: no claim compares two
      False, "results/table_long_texts.md", "results/figures/fig1_similarity_maps.png"),
-    (str(REPO / "config" / "release_eval.yaml"), True, "results/table_models_long.md", None),  # nothing trained
+    (str(REPO / "config" / "release_eval.yaml"), True, "results/release_eval/table_models_long.md", None),
 ])
 def test_each_tier_plans_the_landing_sections_it_has(tier, claims, table, figure, tmp_path):
     if isinstance(tier, dict):

@@ -1,4 +1,4 @@
-"""Resumable, verified downloads and the dataset catalog (``config/datasets.yaml``).
+"""Resumable, verified downloads, and fetching the datasets of the catalog (:mod:`lotlip.catalog`).
 
 ``download`` streams to ``dest + ".part"``, resumes with an HTTP Range request, retries connection errors and
 5xx answers with exponential backoff (a local write error such as a full disk fails at once, a
@@ -18,8 +18,8 @@ from typing import Any
 
 import requests
 import urllib3
-import yaml
 
+from lotlip.catalog import CATALOG, load_catalog  # noqa: F401 - CATALOG: its old home, still imported
 from lotlip.data.extract import extract
 from lotlip.io import WriteError, publish, writing
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
-CATALOG = Path(__file__).resolve().parents[2] / "config" / "datasets.yaml"
 
 
 class DownloadError(RuntimeError):
@@ -200,27 +199,6 @@ def download(url: str, dest: str | Path, sha256: str | None = None, size: int | 
     with writing(dest):
         publish(part, dest)  # fsynced before and after the rename: a power loss leaves no torn file
     return dest
-
-
-def load_catalog(path: str | Path = CATALOG) -> dict[str, dict]:
-    """The ``datasets`` mapping of a catalog file, each entry checked for its required keys."""
-    path = Path(path)
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("datasets"), dict):
-        raise ValueError(f"{path}: field 'datasets' missing or not a mapping")
-    for name, entry in data["datasets"].items():
-        for i, spec in enumerate(entry.get("files") or []):
-            _check_file_spec(spec, f"{path}: datasets.{name}.files[{i}]")
-    return data["datasets"]
-
-
-def _check_file_spec(spec: Any, where: str) -> None:
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where}: not a mapping")
-    if not (spec.get("url") or spec.get("urls")):
-        raise ValueError(f"{where}: field 'url' missing")
-    if ("dest" in spec) == ("extract_to" in spec):
-        raise ValueError(f"{where}: exactly one of 'dest' (plain file) or 'extract_to' (archive) is required")
 
 
 def _fetch_file(spec: dict, root: Path, **kwargs: Any) -> Path:

@@ -7,7 +7,7 @@ folders and survives moving the whole project), and ``text`` (long, cleaned), ``
 ``label`` (zero-shot). Sources read the layouts that ``lotlip fetch`` writes under one data root
 (``config/datasets.yaml``); ImageNet val is a user-supplied folder.
 
-Import-light at module level (the Snakefile reads :data:`SOURCES` at parse time): no torch, no open_clip.
+The sources themselves (kind, catalog datasets, user path) are declared in :mod:`lotlip.catalog`.
 """
 
 from __future__ import annotations
@@ -15,33 +15,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from lotlip.catalog import PATH_SOURCES, SOURCES
 from lotlip.io import atomic_dir
-
-
-@dataclass(frozen=True)
-class Source:
-    """A real evaluation set: its benchmark kind and the catalog datasets its files come from."""
-
-    kind: str
-    datasets: tuple[str, ...]
-
-
-SOURCES: dict[str, Source] = {
-    "dci": Source("long", ("dci",)),
-    "iiw": Source("long", ("iiw", "dci", "docci")),  # IIW's images are DCI and DOCCI (+ AAR) photos
-    "docci": Source("long", ("docci",)),
-    "sharegpt4v-1k": Source("long", ("sharegpt4v",)),
-    "sharegpt4v-10k": Source("long", ("sharegpt4v",)),
-    "urban1k": Source("long", ("urban1k",)),
-    "mscoco-5k": Source("short", ("mscoco",)),
-    "flickr30k-1k": Source("short", ("flickr30k",)),
-    "flickr30k-full": Source("short", ("flickr30k",)),  # Long-CLIP's: the whole token file
-    "imagenet": Source("zeroshot", ()),  # user-supplied folder per synset
-}
-PATH_SOURCES = ("imagenet",)  # sources read from a user-given path instead of the data root
 
 
 def _flickr_images(folder: Path) -> Path:

@@ -5,13 +5,15 @@ import shlex
 import sys
 
 from lotlip.artifacts import restore_pulled_mtimes
-from lotlip.config import ConfigError, check_stages, experiment_seeds, load_config, run_config, to_dict
+from lotlip.config import ConfigError, load_config, run_config, to_dict
 from lotlip.plan import (
-    CHECKPOINT,
+    DATA_ROOT,
+    MODELS_DIR,
     alternation,
     checked_claims,
     claim_benchmarks,
     benchmarks,
+    check_plan,
     downloaded_models,
     eval_args,
     eval_files,
@@ -21,6 +23,7 @@ from lotlip.plan import (
     figure_runs,
     image_init_inputs,
     import_args,
+    maps_checkpoints,
     model_spec_json,
     model_weights,
     paper_figures,
@@ -33,7 +36,9 @@ from lotlip.plan import (
     sweep_points,
     synthetic_benchmarks,
     text_init_checkpoint,
+    tier_paths,
     trained_runs,
+    world_inputs,
     world_settings,
 )
 from lotlip.report.landing import table_title as landing_table_title
@@ -41,9 +46,14 @@ from lotlip.report.registry import TABLES as TABLE_SPECS
 
 try:
     CFG = load_config(config, origin="config")
-    check_stages(CFG)
+    check_plan(CFG)
 except ConfigError as exc:
     sys.exit(f"lotlip: config error: {exc}")
+
+# Where this tier writes (config `tier`): the default at the top of results/, resources/, logs/; any other tier
+# under results/<tier>/ etc., so tiers coexist in one checkout. Downloads (DATA_ROOT, MODELS_DIR) are shared.
+PATHS = tier_paths(CFG)
+RES, RSC, LOG = PATHS.results, PATHS.resources, PATHS.logs
 
 TRAINED = trained_runs(CFG)  # declared experiments this tier trains
 MODELS = eval_models(CFG)  # models evaluated as released
@@ -86,7 +96,7 @@ def run_json(run, seed):
     return json.dumps(to_dict(run_config(CFG, run, int(seed))), sort_keys=True)
 
 
-# --- paper tables, figures and claims (workflow/rules/paper.smk) ---
+# --- paper tables, figures and claims (workflow/rules/report.smk) ---
 PAPER_TABLES = paper_tables(CFG)
 PAPER_FIGURES = paper_figures(CFG)
 SWEEPS = [f for f in PAPER_FIGURES if CFG.paper.figures[f].kind == "sweep"]
@@ -108,7 +118,7 @@ def claims_inputs(wildcards):
     return sorted(set(files))
 
 
-# --- the report's pages (workflow/rules/landing.smk, lotlip/report/landing.py) ---
+# --- the report's pages (workflow/rules/report.smk, lotlip/report/landing.py) ---
 REPORT_TABLES = [*PAPER_TABLES, *TABLES, *(f"{t}_vs_reference" for t in REFERENCE_TABLES)] + (
     ["dataset_stats"] if TRAINED else []
 )
@@ -123,9 +133,9 @@ def report_table_title(name):
 def landing_inputs(wildcards):
     """The landing page's sections this tier has: claims, headline table, maps figure (each possibly absent)."""
     return {
-        "claims": ["results/claims.csv"] if CLAIMS else [],
-        "table": [f"results/table_{LANDING_TABLE}.md"] if LANDING_TABLE else [],
-        "figure": [f"results/figures/{LANDING_FIGURE}.png"] if LANDING_FIGURE else [],
+        "claims": [f"{RES}/claims.csv"] if CLAIMS else [],
+        "table": [f"{RES}/table_{LANDING_TABLE}.md"] if LANDING_TABLE else [],
+        "figure": [f"{RES}/figures/{LANDING_FIGURE}.png"] if LANDING_FIGURE else [],
     }
 
 

@@ -1,16 +1,17 @@
 # Stage 2 (relabel): long captions for every training image from the configured captioner backend.
+# CLI: lotlip/cli/relabel.py; entry point: lotlip/stages/relabel.py.
 
 
 rule relabel:
     input:
-        "resources/world/train",
+        f"{RSC}/world/train",
     output:
-        "results/captions/train.jsonl",
+        f"{RES}/captions/train.jsonl",
     params:
         cfg=lambda w: cfg_json("relabel"),
     conda:
         "../envs/lotlip.yaml"
     log:
-        "logs/relabel.log",
+        f"{LOG}/relabel.log",
     shell:
         "lotlip relabel --cfg {params.cfg:q} --world {input:q} --out {output:q} > {log:q} 2>&1"

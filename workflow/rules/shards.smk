@@ -1,18 +1,19 @@
-# Stage 3 (shards): webdataset tar shards + sizes.json.
+# Stage 3 (shards): webdataset tar shards + sizes.json. CLI: lotlip/cli/shards.py; entry point:
+# lotlip/stages/shards.py.
 
 
 rule shards:
     input:
-        world="resources/world/train",
-        captions="results/captions/train.jsonl",
+        world=f"{RSC}/world/train",
+        captions=f"{RES}/captions/train.jsonl",
     output:
-        directory("results/shards/train"),
+        directory(f"{RES}/shards/train"),
     params:
         cfg=lambda w: cfg_json("shards"),
     conda:
         "../envs/lotlip.yaml"
     log:
-        "logs/shards.log",
+        f"{LOG}/shards.log",
     shell:
         "lotlip shards --cfg {params.cfg:q} --world {input.world:q} --captions {input.captions:q}"
         " --out {output:q} > {log:q} 2>&1"

@@ -1,27 +1,20 @@
-"""Typed configuration: one dataclass tree, the single source of truth for every key.
+"""The configuration schema: one dataclass tree, the single source of truth for every key.
 
-The workflow's YAML (``config/config.yaml`` and tier overrides) is merged onto these dataclasses with
-omegaconf, which rejects unknown keys and wrong types; ``validate`` then checks ranges and choices declared
-beside each field (``metadata``). Every failure is a :class:`ConfigError` whose message is one line naming the
-full key.
+Each field carries its description and its range or choice rules (``metadata``, checked by
+:func:`lotlip.config.checks.check_ranges`); cross-field rules live in :mod:`lotlip.config.checks`, reading and
+merging in :mod:`lotlip.config.load`. Import-light: no torch (the Snakefile imports it at parse time).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import re
-import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING
 
-from lotlip.constants import MODEL_KINDS, find_model_config
-from lotlip.data.import_real import PATH_SOURCES, SOURCES
+from lotlip.catalog import SOURCES
+from lotlip.constants import MODEL_KINDS
 from lotlip.report.registry import TABLES as REPORT_TABLES
 
 
@@ -313,6 +306,13 @@ class SelectConfig:
 
 EXECUTORS = ("inline", "local", "debug", "slurm")
 
+DEFAULT_TIER = "default"
+TIER_NAME = r"[a-z][a-z0-9_]*"
+# names the default tier writes at the top of results/, resources/ and logs/: no other tier may take one
+RESERVED_TIER_NAMES = ("benchmarks", "captions", "checkpoints", "data", "eval", "figures", "models", "report",
+                       "shards", "studies", "submitit", "world", "images", "fetch", "benchmark", "train",
+                       "evaluate", "relabel")
+
 
 @dataclass
 class LaunchConfig:
@@ -362,307 +362,8 @@ class LotlipConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     seeds: list[int] | None = _f(None, "train every experiment once per seed (null: [train.seed])")
     paper: PaperConfig = field(default_factory=PaperConfig)
-
-
-def check_ranges(obj: Any, path: str) -> None:
-    """Check every dataclass field's declared ``min`` / ``max`` / ``choices`` (``ConfigError`` naming the field)."""
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            check_ranges(value, f"{path}.{key}")
-        return
-    if not dataclasses.is_dataclass(obj):
-        return
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        key = f"{path}.{f.name}".lstrip(".")
-        meta = f.metadata
-        if value is None or not meta:
-            check_ranges(value, key)
-            continue
-        if meta.get("choices") is not None:
-            allowed = meta["choices"]
-            bad = [v for v in value if v not in allowed] if isinstance(value, list) else (
-                [] if value in allowed else [value])
-            if bad:
-                raise ConfigError(f"{key}: {bad[0]!r} is not one of {', '.join(map(str, allowed))}")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if meta.get("min") is not None and value < meta["min"]:
-                raise ConfigError(f"{key}: {value} is below the minimum {meta['min']}")
-            if meta.get("max") is not None and value > meta["max"]:
-                raise ConfigError(f"{key}: {value} is above the maximum {meta['max']}")
-        check_ranges(value, key)
-
-
-def check_train(train: TrainConfig, key: str = "train") -> None:
-    """Cross-field rules of a training config (precision vs device, accumulation vs batch)."""
-    if train.precision == "amp" and not train.device.startswith("cuda"):
-        raise ConfigError(f"{key}.precision: 'amp' (fp16 autocast + GradScaler) needs a CUDA device, not "
-                          f"{train.device!r}; use bf16 or fp32")
-    if train.batch_size % train.accum_steps:
-        raise ConfigError(f"{key}.accum_steps: {train.accum_steps} does not divide {key}.batch_size "
-                          f"{train.batch_size}")
-
-
-def _check_relations(cfg: LotlipConfig) -> None:
-    check_train(cfg.train)
-    if cfg.world.min_objects > cfg.world.max_objects:
-        raise ConfigError(f"world.min_objects: {cfg.world.min_objects} exceeds world.max_objects "
-                          f"{cfg.world.max_objects}")
-    for name in cfg.relabel.captioners:
-        if name not in CAPTIONERS:
-            raise ConfigError(f"relabel.captioners: {name!r} is not one of {', '.join(CAPTIONERS)}")
-    if not cfg.relabel.captioners:
-        raise ConfigError("relabel.captioners: at least one captioner is required")
-    if cfg.relabel.backend == "hf":
-        missing = [c for c in cfg.relabel.captioners if c not in cfg.relabel.hf.models]
-        if missing:
-            raise ConfigError(f"relabel.hf.models: no model for captioner {missing[0]!r}")
-    if cfg.world.source == "img2dataset":
-        if not cfg.world.img2dataset.url_list:
-            raise ConfigError("world.img2dataset.url_list: required when world.source is img2dataset")
-    if cfg.relabel.backend == "precomputed" and not cfg.relabel.precomputed.path:
-        raise ConfigError("relabel.precomputed.path: required by the precomputed backend")
-    if find_model_config(cfg.train.model) is None:
-        raise ConfigError(f"train.model: {cfg.train.model!r} is neither a bundled model config nor an existing "
-                          f"JSON file")
-    if not cfg.experiments:
-        raise ConfigError("experiments: at least one run must be declared")
-    for name in list(cfg.experiments) + list(cfg.benchmarks) + list(cfg.models):
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"experiments/benchmarks/models: name {name!r} may use only letters, digits, '_' "
-                              f"and '-'")
-    for name, bench in cfg.benchmarks.items():
-        _check_benchmark(name, bench)
-    for name, model in cfg.models.items():
-        _check_model(name, model, cfg)
-    _check_select(cfg)
-    _check_reference(cfg)
-    _check_experiments(cfg)
-    _check_paper(cfg)
-    check_launch_strings(cfg.launch)
-
-
-SBATCH_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-
-
-def check_launch_strings(launch: LaunchConfig) -> None:
-    """Strings submitit writes into the Slurm job script's ``#SBATCH`` lines: a control character (a newline above
-    all) would end the line and make the rest a script line bash runs; sbatch flag names must look like flag
-    names. Refused whatever the executor, so a config is valid or not independently of where it runs."""
-    values = {"log_folder": launch.log_folder, "partition": launch.partition, "account": launch.account,
-              "qos": launch.qos, **{f"sbatch.{k}": v for k, v in launch.sbatch.items()}}
-    for key in launch.sbatch:
-        if not SBATCH_KEY.fullmatch(str(key)):
-            raise ConfigError(f"launch.sbatch: flag name {str(key)!r} must be letters, digits, '_' or '-' "
-                              f"(starting with a letter)")
-    for key, value in values.items():
-        if value is not None and any(unicodedata.category(c) == "Cc" for c in str(value)):  # C0, DEL, C1
-            raise ConfigError(f"launch.{key}: {str(value)!r} contains a control character (newline, tab, ...)")
-
-
-def _check_benchmark(name: str, bench: BenchmarkConfig) -> None:
-    key = f"benchmarks.{name}"
-    if bench.source == "synthetic":
-        if bench.path is not None:
-            raise ConfigError(f"{key}.path: only real sets take a path (source is synthetic)")
-        return
-    if bench.kind != SOURCES[bench.source].kind:
-        raise ConfigError(f"{key}.kind: {bench.kind!r} does not match source {bench.source!r} "
-                          f"({SOURCES[bench.source].kind})")
-    if (bench.source in PATH_SOURCES) != bool(bench.path):
-        raise ConfigError(f"{key}.path: " + ("required by" if bench.source in PATH_SOURCES else "not used by")
-                          + f" source {bench.source!r}")
-
-
-def _check_model(name: str, model: ModelSourceConfig, cfg: LotlipConfig) -> None:
-    key = f"models.{name}"
-    if name in cfg.experiments:
-        raise ConfigError(f"{key}: the name is also a declared experiment (results/eval/{name}/ would clash)")
-    if bool(model.url) == bool(model.path):
-        raise ConfigError(f"{key}: set exactly one of url (downloaded) or path (a local weights file)")
-    if model.kind == "lotlip" and model.arch:
-        raise ConfigError(f"{key}.arch: not used by kind lotlip (the checkpoint names its model)")
-
-
-def _check_select(cfg: LotlipConfig) -> None:
-    for what, declared in (("benchmarks", cfg.benchmarks), ("experiments", cfg.experiments),
-                           ("models", cfg.models)):
-        chosen = getattr(cfg.select, what)
-        unknown = [n for n in chosen or [] if n not in declared]
-        if unknown:
-            raise ConfigError(f"select.{what}: {unknown[0]!r} is not declared under {what} "
-                              f"(declared: {', '.join(declared) or 'none'})")
-    runs = list(cfg.experiments) if cfg.select.experiments is None else cfg.select.experiments
-    models = list(cfg.models) if cfg.select.models is None else cfg.select.models
-    if not runs and not models:
-        raise ConfigError("select: nothing to evaluate (no experiment and no model selected)")
-
-
-def _check_experiments(cfg: LotlipConfig) -> None:
-    lists = [(cfg.seeds, "seeds")] + [(e.seeds, f"experiments.{n}.seeds") for n, e in cfg.experiments.items()]
-    for seeds, key in lists:
-        if seeds is not None and (not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0):
-            raise ConfigError(f"{key}: {seeds} must be a non-empty list of distinct seeds >= 0")
-    for name, exp in cfg.experiments.items():
-        key = f"experiments.{name}"
-        unknown = [c for c in exp.captioners or [] if c not in cfg.relabel.captioners]
-        if unknown:
-            raise ConfigError(f"{key}.captioners: {unknown[0]!r} is not in relabel.captioners "
-                              f"({', '.join(cfg.relabel.captioners)})")
-        if exp.captioners is not None and not exp.captioners:
-            raise ConfigError(f"{key}.captioners: empty list (use null for all captioners)")
-        seen, cur = [name], exp.text_init
-        while cur is not None:
-            if cur not in cfg.experiments:
-                raise ConfigError(f"{key}.text_init: {cur!r} is not a declared experiment")
-            if cur in seen:
-                raise ConfigError(f"{key}.text_init: cycle {' -> '.join(seen + [cur])}")
-            seen.append(cur)
-            cur = cfg.experiments[cur].text_init
-
-
-def _check_paper(cfg: LotlipConfig) -> None:
-    runs = set(cfg.experiments) | set(cfg.models)
-
-    def need_run(run: str, key: str) -> None:
-        if run not in runs:
-            raise ConfigError(f"{key}: {run!r} is not a declared experiment or model")
-
-    for name, table in cfg.paper.tables.items():
-        key = f"paper.tables.{name}"
-        if name in RESERVED_TABLES or name.endswith("_vs_reference") or not name.replace("_", "").isalnum():
-            raise ConfigError(f"{key}: name is reserved or not letters, digits and '_' "
-                              f"(reserved: {', '.join(RESERVED_TABLES)}, *_vs_reference)")
-        if not table.rows:
-            raise ConfigError(f"{key}.rows: at least one run is required")
-        for run in table.rows:
-            need_run(run, f"{key}.rows")
-        for bench in table.benchmarks or []:
-            if bench not in cfg.benchmarks:
-                raise ConfigError(f"{key}.benchmarks: {bench!r} is not a declared benchmark")
-        bad = [k for k in table.metrics if k not in BENCHMARK_KINDS]
-        if bad:
-            raise ConfigError(f"{key}.metrics: {bad[0]!r} is not a benchmark kind ({', '.join(BENCHMARK_KINDS)})")
-    for name, fig in cfg.paper.figures.items():
-        key = f"paper.figures.{name}"
-        if not fig.runs:
-            raise ConfigError(f"{key}.runs: at least one run is required")
-        for run in fig.runs:
-            if run not in cfg.experiments:
-                raise ConfigError(f"{key}.runs: {run!r} is not a declared experiment")
-        if fig.kind == "maps" and (fig.benchmark not in cfg.benchmarks or cfg.benchmarks[fig.benchmark].kind != "long"
-                                   or cfg.benchmarks[fig.benchmark].source != "synthetic"):
-            raise ConfigError(f"{key}.benchmark: {fig.benchmark!r} is not a declared synthetic long benchmark "
-                              "(maps need its scene graphs)")
-        if fig.flops and fig.x != "context_length":
-            raise ConfigError(f"{key}.flops: only a context_length sweep has text-encoder FLOPs on its x axis")
-    for name, claim in cfg.paper.claims.items():
-        key = f"paper.claims.{name}"
-        for role in ("treatment", "control"):
-            need_run(getattr(claim, role), f"{key}.{role}")
-        if claim.treatment == claim.control:
-            raise ConfigError(f"{key}: treatment and control are the same run {claim.treatment!r}")
-
-
-def _check_reference(cfg: LotlipConfig) -> None:
-    ref = cfg.reference
-    for run, benches in ref.values.items():
-        if run not in cfg.experiments and run not in cfg.models:
-            raise ConfigError(f"reference.values.{run}: not a declared experiment or model")
-        for bench, numbers in benches.items():
-            if bench not in cfg.benchmarks:
-                raise ConfigError(f"reference.values.{run}.{bench}: not a declared benchmark")
-            if len(numbers) != len(ref.metrics):
-                raise ConfigError(f"reference.values.{run}.{bench}: {len(numbers)} numbers for "
-                                  f"{len(ref.metrics)} metrics ({', '.join(ref.metrics)})")
-
-
-_SECTIONS = {f.name for f in dataclasses.fields(LotlipConfig) if f.default_factory is not dataclasses.MISSING}
-
-
-def _check_sections(data: Any, where: str) -> None:
-    """A top-level section (``train``, ``benchmarks``, ...) given a scalar or a list: one error naming it."""
-    if not isinstance(data, DictConfig):
-        return  # a top-level list: OmegaConf's merge error names the file
-    raw = OmegaConf.to_container(data, resolve=False)
-    for key in sorted(_SECTIONS & raw.keys()):
-        if raw[key] is not None and not isinstance(raw[key], dict):
-            raise ConfigError(f"{where}: key '{key}': expected a mapping, got {type(raw[key]).__name__}")
-
-
-def read_config_file(path: str | Path) -> DictConfig | ListConfig:
-    """One config file as omegaconf nodes, unvalidated.
-
-    Raises:
-        ConfigError: one line naming the file: not found (or not a file), unreadable, not UTF-8, not YAML.
-    """
-    try:
-        if not Path(path).is_file():
-            raise ConfigError(f"{path}: config file not found")
-        return OmegaConf.load(path)
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"{path}: {describe_error(exc)}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at} ({getattr(exc, 'problem', None) or exc})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
-
-
-def load_config(*sources: dict | DictConfig | str | Path, origin: str = "config") -> LotlipConfig:
-    """Merge YAML files or mappings (later wins) onto the defaults, validate, return typed config.
-
-    Raises:
-        ConfigError: one line naming the offending key (or file) and what was expected.
-    """
-    schema = OmegaConf.structured(LotlipConfig)
-    merged = schema
-    for src in sources:
-        where = str(src) if isinstance(src, str | Path) else origin
-        try:
-            if isinstance(src, str | Path):
-                data = read_config_file(src)
-            else:
-                data = OmegaConf.create(src if isinstance(src, DictConfig) else dict(src))
-            _check_sections(data, where)
-            merged = OmegaConf.merge(merged, data)
-        except OmegaConfBaseException as exc:
-            raise ConfigError(f"{where}: {describe_error(exc)}") from None
-    try:
-        cfg: LotlipConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"{origin}: {describe_error(exc)}") from None
-    check_ranges(cfg, "")
-    _check_relations(cfg)
-    return cfg
-
-
-def check_stages(cfg: LotlipConfig) -> None:
-    """Relations between stages, checked on the whole workflow config (a stage's ``--cfg`` carries only its
-    sections, the others at their defaults)."""
-    if cfg.world.source == "img2dataset" and cfg.relabel.backend != "precomputed":
-        raise ConfigError(f"relabel.backend: {cfg.relabel.backend!r} needs the synthetic world's scene graphs or "
-                          "PNGs; with world.source img2dataset use precomputed (released long captions)")
-
-
-def describe_error(exc: OmegaConfBaseException) -> str:
-    """An OmegaConf error as ``<key>: <first line of its message>``."""
-    key = getattr(exc, "full_key", None) or "?"
-    msg = str(getattr(exc, "msg", exc)).splitlines()[0]
-    if "not in" in msg and "Key" in msg:
-        return f"unknown key '{key}'"
-    if msg.startswith("Missing mandatory value"):
-        return f"missing value for '{key}'"
-    return f"key '{key}': {msg}"
-
-
-def to_dict(cfg: Any) -> dict:
-    """A plain JSON-serialisable dict of any config node."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg))
+    tier: str = _f(DEFAULT_TIER, "the tier this config builds: default writes at the top of results/, resources/ "
+                   "and logs/, any other tier under results/<tier>/, resources/<tier>/, logs/<tier>/")
 
 
 @dataclass
@@ -673,58 +374,3 @@ class RunConfig:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def experiment_seeds(cfg: LotlipConfig, name: str) -> list[int]:
-    """The seeds experiment ``name`` is trained with: its own ``seeds``, the root ``seeds`` or ``[train.seed]``."""
-    exp = cfg.experiments[name]
-    return list(exp.seeds or cfg.seeds or [cfg.train.seed])
-
-
-def run_config(cfg: LotlipConfig, name: str, seed: int | None = None) -> RunConfig:
-    """Resolve experiment ``name`` trained with ``seed`` (default: its first seed): apply its overrides.
-
-    Corner tokens only for ``lotlip``; register tokens as declared (default 0); ``short`` draws no long texts;
-    ``longclip`` needs long texts and takes no registers. Contradictions raise a ``ConfigError`` naming the field.
-    """
-    if name not in cfg.experiments:
-        raise ConfigError(f"experiments: no run named {name!r} (declared: {', '.join(cfg.experiments)})")
-    exp = cfg.experiments[name]
-    sampling = dataclasses.replace(cfg.sampling)
-    train = dataclasses.replace(cfg.train)
-    if exp.method == "short":
-        sampling.n_subcaptions = 0
-    elif exp.n_subcaptions is not None:
-        sampling.n_subcaptions = exp.n_subcaptions
-    for knob in ("merged_num", "policy"):
-        if getattr(exp, knob) is not None:
-            setattr(sampling, knob, getattr(exp, knob))
-    if exp.steps is not None:
-        train.steps = exp.steps
-    if exp.precision is not None:
-        train.precision = exp.precision
-    train.seed = experiment_seeds(cfg, name)[0] if seed is None else seed
-    experiment = dataclasses.replace(exp)
-    if exp.method != "lotlip":
-        experiment.corner_tokens = 0
-    key = f"experiments.{name}"
-    if exp.method == "longclip" and exp.register_tokens:
-        raise ConfigError(f"{key}.register_tokens: {exp.register_tokens} is not used by method longclip (set 0)")
-    if exp.method == "longclip" and sampling.n_subcaptions < 1:
-        raise ConfigError(f"{key}.n_subcaptions: method longclip needs at least 1 long text")
-    if exp.image_init is not None and not exp.image_init.strip():
-        raise ConfigError(f"{key}.image_init: empty path (use null for a random image tower)")
-    check_train(train, f"{key} -> train")
-    return RunConfig(name=name, experiment=experiment, sampling=sampling, train=train)
-
-
-def run_config_from_dict(data: dict) -> RunConfig:
-    """Rebuild a RunConfig from its JSON form (as passed by the workflow), validating it."""
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), OmegaConf.create(data))
-        rc: RunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"run config: {describe_error(exc)}") from None
-    check_ranges(rc, "")
-    check_train(rc.train)
-    return rc

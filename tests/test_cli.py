@@ -45,3 +45,19 @@ def test_relabel_stage_reads_a_precomputed_dreamlip_table(tmp_path):
     records = read_jsonl(tmp_path / "captions.jsonl")
     assert rc == 0 and [r["key"] for r in records] == keys
     assert records[0]["captions"]["sharegpt4v"]["long"] == "Long SV one. Long SV two."
+
+
+def test_check_config_runs_the_whole_config_checks_of_the_workflow(tmp_path, capsys, monkeypatch):
+    import lotlip.plan
+
+    checked = []
+    monkeypatch.setattr(lotlip.plan, "check_plan", checked.append)
+    (tmp_path / "c.yaml").write_text("train:\n  lr: 0.001\n")
+    assert main(["check-config", str(tmp_path / "c.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == '"ok"' and checked[0].train.lr == 0.001
+
+
+def test_cli_package_starts_without_torch():
+    code = "import sys, lotlip.cli; lotlip.cli.build_parser(); print('torch' in sys.modules)"
+    out = run_child([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"

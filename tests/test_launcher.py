@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import submitit
 
+from lotlip.cli import main
 from lotlip.config import ConfigError, run_config, to_dict
 from lotlip.train import launcher
 from lotlip.train.launcher import LaunchConfig, LaunchError, TrainTask, launch, launch_config, validate
@@ -162,12 +163,12 @@ def test_train_through_the_local_executor(tiny_cfg, tiny_world, tmp_path):
 def test_command_line_errors_are_one_line(tiny_cfg, tmp_path, capsys):
     import json
 
-    args = ["--run", json.dumps(to_dict(run_config(tiny_cfg, "lotlip"))), "--shards", str(tmp_path),
+    args = ["train", "--run", json.dumps(to_dict(run_config(tiny_cfg, "lotlip"))), "--shards", str(tmp_path),
             "--out", str(tmp_path / "m.pt")]
-    assert launcher.main([*args, "--launch", '{"executor": "kube"}']) == 2
+    assert main([*args, "--launch", '{"executor": "kube"}']) == 2
     assert capsys.readouterr().err.strip() == (
         "lotlip train: error: launch.executor: 'kube' is not one of inline, local, debug, slurm")
-    assert launcher.main(args) == 2  # inline: the loop's own error
+    assert main(args) == 2  # inline: the loop's own error
     assert capsys.readouterr().err.strip() == (
         f"lotlip train: error: {tmp_path}/sizes.json: not found; build the shards first "
         f"(snakemake {tmp_path}/sizes.json)")

@@ -4,7 +4,6 @@ both real tiers offline and runs the release tier end to end on fixtures."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
@@ -20,12 +19,14 @@ from PIL import Image
 
 from lotlip import config as lotlip_config
 from lotlip import plan
-from lotlip.cli_real import add_parsers
+from lotlip.cli import build_parser
+from lotlip.constants import MODEL_KINDS
 from lotlip.data.import_real import import_benchmark
 from lotlip.eval.runner import evaluate_benchmark
 from lotlip.model import create_model
-from lotlip.model.checkpoint import MODEL_KINDS, ModelSpec, load_for_eval, save_model
+from lotlip.model.checkpoint import save_model
 from lotlip.model.external import longclip_state_dict, open_clip_arch
+from lotlip.model.sources import ModelSpec, load_for_eval
 from lotlip.report.reference import with_reference
 from lotlip.report.registry import TABLES
 from lotlip.report.tables import build_table, write_table
@@ -199,9 +200,7 @@ def test_spec_errors(tmp_path):
 # --- CLI evaluate-model, table, reference columns --------------------------------------------------------
 
 def _run_cli(*argv: str) -> None:
-    parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
+    args = build_parser().parse_args(list(argv))
     args.func(args)
 
 

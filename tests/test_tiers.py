@@ -104,3 +104,15 @@ def test_two_tiers_build_side_by_side_and_neither_replans_the_other(tmp_path):
         again = run_snakemake(work, "all", "-n", "--configfile", *cfg, timeout=300)
         assert again.returncode == 0, again.stderr[-2000:]
         assert "Nothing to be done" in again.stdout + again.stderr, (cfg, again.stdout[-2000:])
+
+
+def test_lotlip_dvc_yaml_adds_a_tier_stage_beside_the_existing_ones(tmp_path, monkeypatch):
+    from lotlip.cli import main
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "dvc.yaml"
+    assert main(["dvc-yaml", "--out", str(out), "config/config.yaml"]) == 0
+    assert out.read_text() == (REPO / "dvc.yaml").read_text()
+    assert main(["dvc-yaml", "--out", str(out), "config/config.yaml", "config/paper.yaml"]) == 0
+    stages = yaml.safe_load(out.read_text())["stages"]
+    assert sorted(stages) == ["artifacts", "artifacts-paper", "snakemake-metadata"]

@@ -274,7 +274,7 @@ class PaperConfig:
 
 @dataclass
 class ModelSourceConfig:
-    """A model evaluated as released (release tier), loaded by ``lotlip.model.checkpoint.load_for_eval``."""
+    """A model evaluated as released (release tier), loaded by ``lotlip.model.sources.load_for_eval``."""
 
     kind: str = _f("release", "lotlip: our checkpoint | release: a LoTLIP model.pt | openclip: open_clip arch + "
                    "weights (OpenAI CLIP) | longclip: Long-CLIP checkpoint", choices=MODEL_KINDS)

@@ -108,7 +108,7 @@ def load_model_spec(text: str, device: str = "cpu") -> tuple[torch.nn.Module, An
     from open_clip.model import get_model_preprocess_cfg, set_model_preprocess_cfg
     from open_clip.transform import PreprocessCfg, merge_preprocess_dict
 
-    from lotlip.model.checkpoint import ModelSpec, load_for_eval
+    from lotlip.model.sources import ModelSpec, load_for_eval
 
     spec = parse_model_spec(text)
     pretrained, tag_cfg = spec["path"], None

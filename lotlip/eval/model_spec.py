@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-KINDS = ("openclip", "longclip", "release", "lotlip")  # the kinds of lotlip.model.checkpoint.ModelSpec
+KINDS = ("openclip", "longclip", "release", "lotlip")  # the kinds of lotlip.model.sources.ModelSpec
 SPEC_HELP = """\
   KIND[:ARCH]@WEIGHTS, KIND one of:
     openclip:ARCH@FILE|TAG  open_clip model ARCH (a name or a model-config JSON) with a local weights file or an

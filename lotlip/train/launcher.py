@@ -10,25 +10,20 @@ Slurm is noticed even without accounting, where submitit alone would wait foreve
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import submitit
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from lotlip.config import (
@@ -38,8 +33,8 @@ from lotlip.config import (
     RunConfig,
     check_launch_strings,
     check_ranges,
-    describe_error,
-    run_config_from_dict,
+    load_section,
+    parse_json,
     to_dict,
 )
 
@@ -55,17 +50,12 @@ class LaunchError(RuntimeError):
 
 
 def launch_config(data: dict | str | None = None) -> LaunchConfig:
-    """A LaunchConfig from a mapping or its JSON text (unknown keys and wrong types are one-line errors)."""
+    """A LaunchConfig from a mapping or its JSON text (``--launch``), loaded and checked by the one config loader
+    (:func:`lotlip.config.load_section`): unknown keys, wrong types, ranges and job-script strings are one-line
+    errors."""
     if isinstance(data, str):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--launch: not valid JSON ({exc.msg})") from None
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(LaunchConfig), OmegaConf.create(data or {}))
-        return OmegaConf.to_object(merged)  # type: ignore[return-value]
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"launch: {describe_error(exc)}") from None
+        data = parse_json(data, "--launch")
+    return load_section(LaunchConfig, data, origin="launch")
 
 
 def _partitions() -> list[str]:
@@ -309,30 +299,3 @@ def sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lotlip.train.launcher``: ``lotlip train`` with launch settings; errors are one line, exit 2."""
-    parser = argparse.ArgumentParser(prog="python -m lotlip.train.launcher", description=main.__doc__)
-    parser.add_argument("--run", required=True, help="resolved run config as JSON")
-    parser.add_argument("--shards", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--launch", default="{}", help="LaunchConfig as JSON (default: inline)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        with sigterm_interrupts():  # a stopped workflow cancels the job (see launch)
-            run = run_config_from_dict(json.loads(args.run))
-            summary = launch_train(run, args.shards, args.out, launch_config(args.launch))
-    except (ConfigError, LaunchError, FileNotFoundError, ValueError) as exc:
-        print(f"lotlip train: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"lotlip train: error: {exc or 'stopped by SIGINT'}", file=sys.stderr)
-        return 128 + getattr(exc, "signum", signal.SIGINT)
-    log.info("trained %s: %s", run.name, summary)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,8 @@ import torch
 
 from lotlip.cli import main
 from lotlip.model import create_model
-from lotlip.model.checkpoint import load_for_eval, load_image_tower, load_model, load_text_tower
+from lotlip.model.checkpoint import load_image_tower, load_model, load_text_tower
+from lotlip.model.sources import load_for_eval
 from lotlip.train import loop
 
 

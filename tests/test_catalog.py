@@ -20,13 +20,6 @@ def test_real_catalog_loads_and_holds_every_source_dataset():
     assert {src.kind for src in SOURCES.values()} == {"long", "short", "zeroshot"}
 
 
-def test_the_old_homes_hand_out_the_same_objects():
-    from lotlip.data import download, import_real
-
-    assert import_real.SOURCES is SOURCES and import_real.PATH_SOURCES is PATH_SOURCES
-    assert download.load_catalog is load_catalog and download.CATALOG == CATALOG
-
-
 BAD = {
     "no-datasets": ("files: []\n", "field 'datasets' missing or not a mapping"),
     "entry-not-mapping": ("datasets:\n  dci: 3\n", "datasets.dci: not a mapping"),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from lotlip.catalog import SOURCES
 from lotlip.data.benchmarks import EXPECTED, EXPECTED_TEXTS, FormatError, check_count, load_flickr30k_full
-from lotlip.data.import_real import SOURCES
 from lotlip.eval.protocols import CLEANING, PROTOCOLS, describe, resolve
 from tests.protocol_fixtures import FIXTURE_IMAGES, build_data_root
 

@@ -19,7 +19,7 @@ from typing import Any
 import requests
 import urllib3
 
-from lotlip.catalog import CATALOG, load_catalog  # noqa: F401 - CATALOG: its old home, still imported
+from lotlip.catalog import load_catalog
 from lotlip.data.extract import extract
 from lotlip.io import WriteError, publish, writing
 

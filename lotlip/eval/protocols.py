@@ -1,6 +1,6 @@
 """Named evaluation protocols: which set, whose definition, its size, task, text cleaning and truncation.
 
-Each protocol reads one real source of :data:`lotlip.data.import_real.SOURCES` (the loaders of
+Each protocol reads one real source of :data:`lotlip.catalog.SOURCES` (the loaders of
 :mod:`lotlip.data.benchmarks`, files under the data root of ``config/datasets.yaml``). Sizes are the published ones
 (LoTLIP Table 1, FACTS.md; the annotation files' sizes); ``lotlip benchmark`` enforces them on a full download.
 Torch-free: ``lotlip benchmark --help`` prints :func:`describe`.
@@ -23,7 +23,7 @@ TRUNCATION = ("to the model's context length: release BERT 128 ([SEP] kept last)
 
 @dataclass(frozen=True)
 class EvalProtocol:
-    """One named protocol; ``source`` is its key in :data:`lotlip.data.import_real.SOURCES`."""
+    """One named protocol; ``source`` is its key in :data:`lotlip.catalog.SOURCES`."""
 
     name: str
     source: str

@@ -3,7 +3,8 @@
 A config holds open_clip's keys (``embed_dim``, ``vision_cfg``, ``text_cfg``) plus a ``lotlip`` block
 (``text_tower``, ``num_corner_tokens``, ``corner_mask``, ``num_register_tokens``). Vision towers and the CLIP
 wrapper are open_clip's; only the text tower is ours. ``context_length`` overrides ``text_cfg.context_length``
-(Long-CLIP's 248); a BERT tower built from ``hf_config`` grows ``max_position_embeddings`` to fit it.
+(Long-CLIP's 248); a BERT tower built from ``hf_config`` grows ``max_position_embeddings`` to fit it. A BERT tower
+with ``hf_pretrained`` loads a pip-packaged pretrained model offline (:mod:`lotlip.model.packaged`).
 
 Two more keys, as the release: ``vision_cfg.checkpoint_path`` (timm's ViT weights file, e.g. the ImageNet-21k
 ``pytorch_model.bin``, loaded into the timm trunk, classifier dropped; see :mod:`lotlip.model.timm_init`) and a
@@ -33,11 +34,13 @@ TEXT_TOWERS = ("native", "hf_bert")
 
 
 def _set_context(cfg: dict, context_length: int) -> None:
-    """Override the text context; a fresh BERT (``hf_config``) gets enough position rows for it."""
+    """Override the text context; a fresh BERT (``hf_config``) gets enough position rows for it (a pretrained
+    one, ``hf_pretrained``, keeps its trained rows: the tower rejects a context beyond them)."""
     text_cfg = cfg["text_cfg"]
     text_cfg["context_length"] = context_length
     hf_config = text_cfg.get("hf_config")
-    if hf_config is not None and hf_config.get("max_position_embeddings", 512) < context_length:
+    fresh = hf_config is not None and not text_cfg.get("hf_pretrained")
+    if fresh and hf_config.get("max_position_embeddings", 512) < context_length:
         hf_config["max_position_embeddings"] = context_length
 
 

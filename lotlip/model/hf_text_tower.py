@@ -12,6 +12,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 from lotlip.model.attention_mask import corner_attention_mask
+from lotlip.model.packaged import packaged_model_folder
 
 
 class BertCornerTextEncoder(nn.Module):
@@ -86,12 +87,16 @@ def _add_embedding_rows(transformer: BertModel, count: int) -> None:
 def load_bert(text_cfg: dict) -> BertModel:
     """The ``BertModel`` (with pooler) named by ``text_cfg``.
 
-    ``hf_config`` (a ``BertConfig`` dict; ``{}`` is the bert-base-uncased architecture) gives a random init
-    offline; otherwise ``hf_model_name`` (HF name or local folder) is loaded with its weights unless
-    ``hf_model_pretrained`` is false. ``hf_attn_implementation`` picks "eager" or "sdpa".
+    ``hf_pretrained`` (a packaged model, see :mod:`lotlip.model.packaged`) loads that package's pretrained weights
+    offline (its config when ``hf_model_pretrained`` is false); an ``hf_config`` next to it is the expected
+    architecture, checked. Otherwise ``hf_config`` (a ``BertConfig`` dict; ``{}`` is the bert-base-uncased
+    architecture) gives a random init offline, and ``hf_model_name`` (HF name or local folder) is loaded with its
+    weights unless ``hf_model_pretrained`` is false. ``hf_attn_implementation`` picks "eager" or "sdpa".
     """
     attn = text_cfg.get("hf_attn_implementation")
     extra = {"attn_implementation": attn} if attn else {}
+    if text_cfg.get("hf_pretrained"):
+        return _load_packaged(text_cfg, extra)
     if text_cfg.get("hf_config") is not None:
         return BertModel(BertConfig(**text_cfg["hf_config"], **extra), add_pooling_layer=True)
     name = text_cfg.get("hf_model_name")
@@ -104,6 +109,23 @@ def load_bert(text_cfg: dict) -> BertModel:
     except OSError as exc:
         raise OSError(f"text_cfg.hf_model_name {name!r}: not a local folder or cached HF model; offline, "
                       f"set text_cfg.hf_config instead ({exc})") from None
+
+
+def _load_packaged(text_cfg: dict, extra: dict) -> BertModel:
+    """The packaged model ``text_cfg.hf_pretrained``, in fp32, its architecture checked against ``hf_config``."""
+    name = text_cfg["hf_pretrained"]
+    folder = packaged_model_folder(name)
+    if text_cfg.get("hf_model_pretrained", True):
+        model = BertModel.from_pretrained(folder, add_pooling_layer=True, local_files_only=True,
+                                          dtype=torch.float32, **extra)
+    else:
+        model = BertModel(BertConfig.from_pretrained(folder, local_files_only=True, **extra), add_pooling_layer=True)
+    wrong = {key: (want, getattr(model.config, key, None)) for key, want in (text_cfg.get("hf_config") or {}).items()
+             if getattr(model.config, key, None) != want}
+    if wrong:
+        raise ValueError(f"text_cfg.hf_config disagrees with hf_pretrained {name!r}: "
+                         + ", ".join(f"{key} {want} != {got}" for key, (want, got) in wrong.items()))
+    return model
 
 
 def build_hf_text_tower(text_cfg: dict, embed_dim: int, num_corner_tokens: int,

@@ -16,6 +16,8 @@ import torch
 from open_clip.tokenizer import basic_clean, whitespace_clean
 from transformers import BertTokenizer
 
+from lotlip.model.packaged import packaged_model_folder
+
 # A built-in vocabulary for offline tiny models: specials, single characters and their "##" continuations (so
 # any lowercase ASCII text tokenises without [UNK]) plus a few common words.
 TINY_VOCAB_NAME = "lotlip:tiny-wordpiece"
@@ -125,10 +127,14 @@ class BertCornerTokenizer:
 def build_hf_tokenizer(text_cfg: dict, num_corner_tokens: int, num_register_tokens: int = 0) -> BertCornerTokenizer:
     """The tokenizer for an ``hf_bert`` model config's ``text_cfg``.
 
-    Uses ``hf_tokenizer_name`` (else ``hf_model_name``); checks the base vocabulary against
-    ``hf_config.vocab_size`` when the config carries one, so corner ids match the tower's extra embedding rows.
+    Uses ``hf_tokenizer_name``, else the ``vocab.txt`` of packaged model ``hf_pretrained``, else ``hf_model_name``;
+    checks the base vocabulary against ``hf_config.vocab_size`` when the config carries one, so corner ids match
+    the tower's extra embedding rows.
     """
-    name = text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name")
+    name = text_cfg.get("hf_tokenizer_name")
+    if not name and text_cfg.get("hf_pretrained"):
+        name = str(packaged_model_folder(text_cfg["hf_pretrained"]) / "vocab.txt")
+    name = name or text_cfg.get("hf_model_name")
     if not name:
         raise ValueError("text_cfg: needs 'hf_tokenizer_name' or 'hf_model_name' for the BERT tokenizer")
     tok = BertCornerTokenizer(load_bert_tokenizer(name), int(text_cfg.get("context_length", 77)), num_corner_tokens,

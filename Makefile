@@ -46,16 +46,16 @@ test: install img2dataset lint services
 test-fast: install  # the quick subset for local work: every test not marked slow (no services needed)
 	$(BIN)/pytest -q -m "not slow"
 
-# as root on Debian: a one-node Slurm cluster for tests/test_slurm_pipeline.py and headless Chromium for
-# tests/test_report_browser.py (each skipped without it)
+# as root on Debian: a one-node Slurm cluster for tests/workflow/test_slurm_pipeline.py and headless Chromium for
+# tests/report/test_report_browser.py (each skipped without it)
 services:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then .ci/slurm/start.sh && .ci/browser/install.sh; \
 	else echo "not root on Debian: Slurm and browser tests will be skipped"; fi
 
-browser:  # headless Chromium for tests/test_report_browser.py (root, Debian)
+browser:  # headless Chromium for tests/report/test_report_browser.py (root, Debian)
 	.ci/browser/install.sh
 
-slurm-up:  # a one-node Slurm cluster on this machine (root, Debian): enables tests/test_slurm_pipeline.py
+slurm-up:  # a one-node Slurm cluster on this machine (root, Debian): enables tests/workflow/test_slurm_pipeline.py
 	.ci/slurm/start.sh
 
 slurm-down:

@@ -28,7 +28,7 @@ if workflow.is_main_process:  # after a plain `dvc pull`: pulled outputs get the
         print(f"lotlip: {restored} outputs checked out by DVC got back the times Snakemake recorded", file=sys.stderr)
 
 
-include: "workflow/rules/world.smk"
+include: "workflow/rules/images.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/relabel.smk"
 include: "workflow/rules/shards.smk"

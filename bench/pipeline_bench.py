@@ -59,10 +59,10 @@ class PipelineSettings:
 
 TEST_PIPELINE = PipelineSettings()
 DEFAULT_PIPELINE = PipelineSettings(configfiles=("config/config.yaml",), label="default config (config/config.yaml)")
-# quick: the first stage only (the world split) of a 64-image world
-QUICK_PIPELINE = PipelineSettings(target="resources/world/train", replans=1,
+# quick: the first stage only (the training images) of a 64-image synthetic world
+QUICK_PIPELINE = PipelineSettings(target="resources/images/train", replans=1,
                                   extra_config=("world={'n_train': 64}",),
-                                  label="quick: test config, target resources/world/train, 64 images")
+                                  label="quick: test config, target resources/images/train, 64 images")
 
 
 def write_shim(folder: Path) -> Path:

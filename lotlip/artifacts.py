@@ -114,7 +114,7 @@ def artifact_paths(cfg: LotlipConfig) -> list[str]:
     """
     runs, models = plan.trained_runs(cfg), plan.eval_models(cfg)
     res, rsc = plan.tier_paths(cfg).results, plan.tier_paths(cfg).resources
-    paths = [f"{rsc}/world/train", f"{res}/captions", f"{res}/shards/train"] if runs else []
+    paths = [f"{rsc}/images/train", f"{res}/captions", f"{res}/shards/train"] if runs else []
     paths += [f"{rsc}/benchmarks/{b}" for b in plan.benchmarks(cfg)]
     paths += [plan.DATA_ROOT] if plan.real_benchmarks(cfg) else []
     paths += [plan.MODELS_DIR] if plan.downloaded_models(cfg) else []

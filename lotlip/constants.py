@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -15,6 +16,22 @@ LONGCLIP_CONTEXT = 248  # 20 + (77 - 20) * 4
 MODEL_KINDS = ("lotlip", "release", "openclip", "longclip")  # where an evaluated model comes from
 
 MODEL_CONFIG_DIR = resources.files("lotlip") / "model_configs"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Which benchmark kinds a results table collects and which metric columns it shows."""
+
+    kinds: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+# The results tables (lotlip.report.tables builds them; the config refuses paper tables of these names)
+TABLES: dict[str, TableSpec] = {
+    "long_retrieval": TableSpec(("long",), ("i2t_r1", "t2i_r1", "n_images")),
+    "short_tasks": TableSpec(("short", "zeroshot"),
+                             ("i2t_r1", "i2t_r5", "t2i_r1", "t2i_r5", "top1", "top5", "n_images")),
+}
 
 
 def train_context_length(method: str, context_length: int | None) -> int | None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_child
+from tests.conftest import REPO, run_child
 
-REPO = Path(__file__).resolve().parents[1]
 PROBE = '''
 import pytest
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install a headless Chromium for tests/test_report_browser.py (the Snakemake report opened in a real browser;
+# Install a headless Chromium for tests/report/test_report_browser.py (the Snakemake report opened in a real browser;
 # skipped without it). Debian's chromium-headless-shell (no GTK/X11: the smaller of the two Chromium packages) and
 # one font for it to draw text with; playwright (the `test` extra of pyproject.toml) drives it. Needs root;
 # idempotent: a no-op when both are installed.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from lotlip.config import ConfigError, LotlipConfig, load_config, parse_json
@@ -19,3 +21,9 @@ def dataclass_arg(text: str, cls: type, what: str) -> Any:
         return cls(**json.loads(text))
     except (json.JSONDecodeError, TypeError) as exc:
         raise ConfigError(f"--spec: not a valid {what} definition ({exc})") from None
+
+
+def add_images_arg(parser: argparse.ArgumentParser) -> None:
+    """``--images``: the training images (the ``images`` stage's output); ``--world`` is its old name."""
+    parser.add_argument("--images", "--world", required=True, type=Path,
+                        help="the training images (the images stage's output); --world: its old name")

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lotlip.cli.parsing import config_arg, dataclass_arg
+from lotlip.cli.parsing import add_images_arg, config_arg, dataclass_arg
 from lotlip.config import ClaimConfig, ConfigError, PaperFigureConfig, PaperTableConfig, parse_json
 from lotlip.stages import report
 
@@ -17,7 +17,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_stats(args: argparse.Namespace) -> None:
-    report.stats_table(config_arg(args.cfg), args.world, args.captions, args.benchmarks, args.out)
+    report.stats_table(config_arg(args.cfg), args.images, args.captions, args.benchmarks, args.out)
 
 
 def cmd_reference_table(args: argparse.Namespace) -> None:
@@ -66,7 +66,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("stats", help="build results/table_dataset_stats.csv (Table 1/6 analog)")
     p.add_argument("--cfg", required=True)
-    p.add_argument("--world", required=True, type=Path)
+    add_images_arg(p)
     p.add_argument("--captions", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("benchmarks", nargs="*", type=Path)

@@ -15,7 +15,7 @@ from omegaconf import MISSING
 
 from lotlip.catalog import SOURCES
 from lotlip.constants import MODEL_KINDS
-from lotlip.report.registry import TABLES as REPORT_TABLES
+from lotlip.constants import TABLES as REPORT_TABLES
 
 
 class ConfigError(ValueError):
@@ -223,7 +223,7 @@ class EvalConfig:
 
 
 DEFAULT_TABLE_METRICS = {"long": ["i2t_r1", "t2i_r1"], "short": ["i2t_r1", "t2i_r1"], "zeroshot": ["top1"]}
-RESERVED_TABLES = (*REPORT_TABLES, "dataset_stats")  # built by lotlip.report.registry / stats
+RESERVED_TABLES = (*REPORT_TABLES, "dataset_stats")  # built by lotlip.report.tables / stats
 SWEEP_AXES = ("merged_num", "n_subcaptions", "context_length", "corner_tokens", "train_samples", "steps")
 
 

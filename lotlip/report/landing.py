@@ -21,7 +21,7 @@ from lotlip.io import write_text  # import-light: common.smk imports this module
 #: verdict -> the badge class that colours it (evidence for, against, or neither)
 VERDICT_CLASS = {"reproduced": "for", "not reproduced": "against", "inconclusive": "open", "not measured": "open"}
 
-#: section ids of the landing page, in order (tests/test_report_browser.py looks for them)
+#: section ids of the landing page, in order (tests/report/test_report_browser.py looks for them)
 SECTIONS = ("lotlip-claims", "lotlip-headline-table", "lotlip-figure", "lotlip-jobgraph")
 
 #: headings of the tables that are not paper tables (their Markdown has no caption)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from lotlip.constants import TABLES
 from lotlip.io import write_csv_md
 from lotlip.report.evals import load_evals
-from lotlip.report.registry import TABLES
 
 PROVENANCE_COLUMNS = ["seed", "commit", "version"]
 

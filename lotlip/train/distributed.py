@@ -16,7 +16,7 @@ Loss and gradients: every rank computes the loss of the *global* batch (global l
   onto each rank's own features, each rank holds ``world_size`` times its share, and averaging gives exactly the
   single-process gradient of the global batch.
 
-``tests/test_ddp.py`` checks both statements with 2 gloo ranks.
+``tests/train/test_ddp.py`` checks both statements with 2 gloo ranks.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``sampling.strict: true``; never a crash inside the data stream. Skip counts reach the run's log and the summary
 stored in the checkpoint.
 
-Complements ``tests/test_bad_samples.py`` (one mixed shard): here every bad input is its own case.
+Complements ``tests/data/test_bad_samples.py`` (one mixed shard): here every bad input is its own case.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from lotlip.data.loader import train_batches
 from lotlip.data.validate import BadSampleError, SkipCounter
 from lotlip.model import get_tokenizer
 from lotlip.train import loop
+from tests.data.test_bad_samples import _meta, _png
 from tests.faults.conftest import tiny_run, train_args
-from tests.test_bad_samples import _meta, _png
 
 MAX_CHARS = 4000  # sampling.max_caption_chars default: about 50x the median long caption (372 chars here)
 FIFTY_X = "A red circle sits left of a blue square. " * (50 * 372 // 41)

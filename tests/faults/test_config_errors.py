@@ -2,7 +2,7 @@
 naming the key or the path: in the workflow before anything is planned, in ``lotlip check-config`` and in every
 stage's JSON arguments.
 
-``tests/test_config.py`` checks ``load_config`` message by message; here each bad input goes through the entry
+``tests/config/test_config.py`` checks ``load_config`` message by message; here each bad input goes through the entry
 points a user meets.
 """
 
@@ -127,8 +127,8 @@ def test_check_config_is_one_line_naming_the_key_or_file(case, tmp_path, capsys)
 
 RUN = json.dumps({"name": "x"})
 ARG_CASES = {
-    "cfg-not-json": (["world", "--cfg", "{world: 1", "--out", "o"], "--cfg: not valid JSON"),
-    "cfg-unknown-key": (["world", "--cfg", '{"wrld": {}}', "--out", "o"], "--cfg: unknown key 'wrld'"),
+    "cfg-not-json": (["images", "--cfg", "{world: 1", "--out", "o"], "--cfg: not valid JSON"),
+    "cfg-unknown-key": (["images", "--cfg", '{"wrld": {}}', "--out", "o"], "--cfg: unknown key 'wrld'"),
     "run-not-json": (["train", "--run", "{", "--shards", "s", "--out", "o"], "--run: not valid JSON"),
     "run-wrong-type": (["train", "--run", '{"name": "x", "train": {"steps": "many"}}', "--shards", "s", "--out", "o"],
                        "key 'train.steps'"),
@@ -137,7 +137,7 @@ ARG_CASES = {
     "launch-out-of-range": (["train", "--run", RUN, "--shards", "s", "--out", "o", "--launch", '{"nodes": 0}'],
                             "launch.nodes: 0 is below the minimum 1"),
     "missing-shards": (["train", "--run", RUN, "--shards", "SHARDS", "--out", "o"], "sizes.json: not found"),
-    "missing-world": (["relabel", "--cfg", "{}", "--world", "SHARDS", "--out", "o"], "scenes.jsonl"),
+    "missing-images": (["relabel", "--cfg", "{}", "--images", "SHARDS", "--out", "o"], "scenes.jsonl"),
 }
 
 

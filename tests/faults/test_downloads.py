@@ -3,7 +3,7 @@ archive members with ``../``, an absolute path or a link leading outside the tar
 downloading or unpacking each end ``lotlip fetch`` / ``lotlip fetch-model`` with exactly one line on stderr and
 exit status 2 (no traceback), and nothing is extracted outside the target (nor a half target or marker left).
 
-``tests/test_download.py`` covers ``download`` and ``extract`` one by one (resume, retries, each unsafe member
+``tests/data/test_download.py`` covers ``download`` and ``extract`` one by one (resume, retries, each unsafe member
 kind); here the faults go through the commands the fetch rules run (``lotlip fetch``, ``lotlip fetch-model``) and
 add chained-link escapes.
 """
@@ -26,8 +26,8 @@ import yaml
 from lotlip.cli import main
 from lotlip.data import download as download_module
 from lotlip.data.extract import ArchiveError
+from tests.data.test_download import _file, _link, _tar
 from tests.faults.conftest import BIN, env_with_bin, file_size_limit
-from tests.test_download import _file, _link, _tar
 
 pytest_plugins = ["tests.http_fixture"]  # http_server: a 127.0.0.1 file server with fault switches
 

@@ -150,7 +150,7 @@ def test_every_rule_receives_config_strings_as_data(tmp_path):
 
     argvs = [p.read_bytes().decode().split("\0")[:-1] for p in record.iterdir()]
     assert len(argvs) == len(commands)
-    assert {a[0] for a in argvs} >= {"world", "synthetic-benchmark", "relabel", "shards", "train", "evaluate"}
+    assert {a[0] for a in argvs} >= {"images", "synthetic-benchmark", "relabel", "shards", "train", "evaluate"}
     received = _strings(argvs)
     missing = {field: value for field, value in values.items() if value not in received}
     assert not missing, f"config strings that reached no rule intact: {sorted(missing)}"

@@ -36,15 +36,15 @@ from tests.faults.conftest import (
     train_args,
     wait_until,
 )
-from tests.test_launcher import FAKE
-from tests.test_slurm_pipeline import NOT_READY
+from tests.train.test_launcher import FAKE
+from tests.workflow.test_slurm_pipeline import NOT_READY
 
 LINE = re.compile(r"slurm job (\d+) \(lotlip-train-([\w-]+)\) (.*?); logs: (\S+_log\.out) and (\S+_log\.err)")
 
 
 @pytest.fixture
 def fake_cluster(tmp_path, monkeypatch):
-    """``tests/test_launcher.py``'s fake Slurm: sbatch answers job 42, squeue reports $FAKE_SLURM_STATE."""
+    """``tests/train/test_launcher.py``'s fake Slurm: sbatch answers job 42, squeue reports $FAKE_SLURM_STATE."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir()
     for name, body in FAKE.items():
@@ -82,7 +82,7 @@ def _job_ids(log_folder: Path) -> dict[str, str]:
 def test_failed_and_cancelled_slurm_jobs_fail_their_train_rules(tiny_world, tmp_path):
     world, captions, shards = tiny_world
     work = tmp_path / "work"
-    shutil.copytree(world, work / "resources" / "world" / "train")
+    shutil.copytree(world, work / "resources" / "images" / "train")
     (work / "results" / "captions").mkdir(parents=True)
     shutil.copy(captions, work / "results" / "captions" / "train.jsonl")
     shutil.copytree(shards, work / "results" / "shards" / "train")

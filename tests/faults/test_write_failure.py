@@ -43,21 +43,21 @@ def _stage_argvs(tiny_cfg, world, captions, shards, model, bench, evals, out: Pa
     world_cfg = {"world": to_dict(tiny_cfg.world)}
     bench_cfg = {**world_cfg, "benchmarks": {"dci_syn": {"n_groups": 2, "group_size": 3}}}
     run = tiny_run(tiny_cfg, steps=2, checkpoint_every=1, batch_size=8)
-    outs = {"world": out / "world", "benchmark": out / "bench", "relabel": out / "captions.jsonl",
+    outs = {"images": out / "images", "benchmark": out / "bench", "relabel": out / "captions.jsonl",
             "shards": out / "shards", "train": out / "run" / "model.pt", "evaluate": out / "eval.json",
             "report": out / "table.csv", "stats": out / "stats.csv"}
     argvs = {
-        "world": ["world", "--cfg", json.dumps(world_cfg), "--out", str(outs["world"])],
+        "images": ["images", "--cfg", json.dumps(world_cfg), "--out", str(outs["images"])],
         "benchmark": ["synthetic-benchmark", "--cfg", json.dumps(bench_cfg), "--name", "dci_syn", "--out",
                       str(outs["benchmark"])],
-        "relabel": ["relabel", "--cfg", "{}", "--world", str(world), "--out", str(outs["relabel"])],
-        "shards": ["shards", "--cfg", json.dumps({"shards": {"samples_per_shard": 40}}), "--world", str(world),
+        "relabel": ["relabel", "--cfg", "{}", "--images", str(world), "--out", str(outs["relabel"])],
+        "shards": ["shards", "--cfg", json.dumps({"shards": {"samples_per_shard": 40}}), "--images", str(world),
                    "--captions", str(captions), "--out", str(outs["shards"])],
         "train": train_args(run, shards, outs["train"]),
         "evaluate": ["evaluate", "--cfg", json.dumps({"train": {"threads": 1}}), "--run", "lotlip", "--name",
                      "dci_syn", "--checkpoint", str(model), "--benchmark", str(bench), "--out", str(outs["evaluate"])],
         "report": ["report", "--table", "long_retrieval", "--out", str(outs["report"]), str(evals)],
-        "stats": ["stats", "--cfg", "{}", "--world", str(world), "--captions", str(captions), "--out",
+        "stats": ["stats", "--cfg", "{}", "--images", str(world), "--captions", str(captions), "--out",
                   str(outs["stats"]), str(bench)],
     }
     return {name: (argvs[name], outs[name]) for name in argvs}
@@ -98,7 +98,7 @@ def _blocked(folder: Path) -> Path:
     return folder
 
 
-STAGES = ["world", "benchmark", "relabel", "shards", "train", "evaluate", "report", "stats", "download", "extract"]
+STAGES = ["images", "benchmark", "relabel", "shards", "train", "evaluate", "report", "stats", "download", "extract"]
 COMMANDS = {"benchmark": "synthetic-benchmark", "download": "fetch-model", "extract": "fetch"}  # else the stage
 
 
@@ -267,7 +267,7 @@ def test_failed_stage_leaves_snakemake_consistent(tiny_world, tmp_path):
     temp folder are gone and Snakemake plans exactly that rule again (no incomplete-file complaint)."""
     world, captions, _ = tiny_world
     work = tmp_path / "work"
-    shutil.copytree(world, work / "resources" / "world" / "train")
+    shutil.copytree(world, work / "resources" / "images" / "train")
     (work / "results" / "captions").mkdir(parents=True)
     shutil.copy(captions, work / "results" / "captions" / "train.jsonl")
     until = ("all", "--until", "shards")

@@ -42,7 +42,7 @@ from lotlip.plan import (
     world_settings,
 )
 from lotlip.report.landing import table_title as landing_table_title
-from lotlip.report.registry import TABLES as TABLE_SPECS
+from lotlip.constants import TABLES as TABLE_SPECS
 
 try:
     CFG = load_config(config, origin="config")
@@ -83,7 +83,7 @@ def cfg_json(*sections):
 
 
 def world_json():
-    """``--cfg`` of the world rule: only the settings of the configured source (lotlip.plan.world_settings)."""
+    """``--cfg`` of the images stage: the ``world`` settings of the configured source (lotlip.plan.world_settings)."""
     return json.dumps({"world": world_settings(CFG)}, sort_keys=True)
 
 

@@ -4,7 +4,7 @@
 
 rule relabel:
     input:
-        f"{RSC}/world/train",
+        f"{RSC}/images/train",
     output:
         f"{RES}/captions/train.jsonl",
     params:
@@ -14,4 +14,4 @@ rule relabel:
     log:
         f"{LOG}/relabel.log",
     shell:
-        "lotlip relabel --cfg {params.cfg:q} --world {input:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip relabel --cfg {params.cfg:q} --images {input:q} --out {output:q} > {log:q} 2>&1"

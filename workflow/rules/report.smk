@@ -1,5 +1,5 @@
 # Stage 6 (report): everything read off the evaluation JSONs. Results tables (one per table of
-# lotlip.report.registry, trained runs and released models side by side), the same with reference numbers beside
+# lotlip.constants.TABLES, trained runs and released models side by side), the same with reference numbers beside
 # ours, dataset statistics; the paper-shaped tables 2/3/4/5/7/9 (mean ± 95% interval over seeds), figures 1/2/4
 # (seaborn PNG + PDF + CSV) and the claims check, each declared under `paper:` in config; and the report's pages
 # (lotlip/report/landing.py): each table and the claims check as an HTML page (the report offers a CSV only as a
@@ -25,7 +25,7 @@ rule table:
 
 rule table_dataset_stats:
     input:
-        world=f"{RSC}/world/train",
+        images=f"{RSC}/images/train",
         captions=f"{RES}/captions/train.jsonl",
         benchmarks=expand(f"{RSC}/benchmarks/{{bench}}", bench=BENCHMARKS),
     output:
@@ -38,7 +38,7 @@ rule table_dataset_stats:
     log:
         f"{LOG}/report/table_dataset_stats.log",
     shell:
-        "lotlip stats --cfg {params.cfg:q} --world {input.world:q} --captions {input.captions:q}"
+        "lotlip stats --cfg {params.cfg:q} --images {input.images:q} --captions {input.captions:q}"
         " --out {output.csv:q} {input.benchmarks:q} > {log:q} 2>&1"
 
 

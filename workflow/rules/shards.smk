@@ -4,7 +4,7 @@
 
 rule shards:
     input:
-        world=f"{RSC}/world/train",
+        images=f"{RSC}/images/train",
         captions=f"{RES}/captions/train.jsonl",
     output:
         directory(f"{RES}/shards/train"),
@@ -15,5 +15,5 @@ rule shards:
     log:
         f"{LOG}/shards.log",
     shell:
-        "lotlip shards --cfg {params.cfg:q} --world {input.world:q} --captions {input.captions:q}"
+        "lotlip shards --cfg {params.cfg:q} --images {input.images:q} --captions {input.captions:q}"
         " --out {output:q} > {log:q} 2>&1"

@@ -17,7 +17,7 @@ from lotlip.eval.retrieval import image_paths
 from lotlip.eval.runner import evaluate_benchmark
 from lotlip.io import read_jsonl
 from lotlip.model import create_model, get_tokenizer
-from tests.test_benchmark_loaders import (
+from tests.data.test_benchmark_loaders import (
     _dci_sources,
     _docci_sources,
     _fetch,

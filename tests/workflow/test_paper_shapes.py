@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO, env_with_bin, planned_jobs, run_child, snakemake_cmd
-from tests.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
+from tests.relabel.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
 
 pytest_plugins = ["tests.http_fixture"]
 
@@ -129,7 +129,7 @@ def _photo(path: Path, i: int) -> None:
 
 def evaluation_sets(data: Path) -> None:
     """Urban1k, DCI and IIW (+ the DCI / DOCCI images it uses) in their published layouts, with the fetch markers,
-    so the workflow imports them without downloading anything (as tests/test_release_eval.py)."""
+    so the workflow imports them without downloading anything (as tests/eval/test_release_eval.py)."""
     urban = data / "urban1k" / "Urban1k"
     for i in range(1, 5):
         _photo(urban / "image" / f"{i}.jpg", i)
@@ -263,7 +263,7 @@ def test_paper_architecture_trains_and_evaluates_through_the_workflow(http_serve
         assert done.returncode == 0, _failure(done, work)
         t_all = time.monotonic() - t0 - t_ddp
     planned = planned_jobs(done.stdout + done.stderr)
-    assert planned.get("train") == 1 and "world" not in planned, planned  # the 2-rank checkpoint was kept
+    assert planned.get("train") == 1 and "images" not in planned, planned  # the 2-rank checkpoint was kept
     shards = sorted((work / "results" / "paper" / "shards" / "train").glob("*.tar"))
     assert len(shards) == 2  # one per rank
     with tarfile.open(shards[0]) as tf:

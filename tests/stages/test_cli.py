@@ -6,14 +6,23 @@ from tests.conftest import run_child
 
 
 def test_bad_config_key_is_one_clear_line(capsys):
-    rc = main(["world", "--cfg", json.dumps({"world": {"n_trian": 3}}), "--out", "unused"])
+    rc = main(["images", "--cfg", json.dumps({"world": {"n_trian": 3}}), "--out", "unused"])
     err = capsys.readouterr().err.strip()
     assert rc == 2
-    assert err == "lotlip world: error: --cfg: unknown key 'world.n_trian'"
+    assert err == "lotlip images: error: --cfg: unknown key 'world.n_trian'"
+
+
+def test_world_is_a_deprecated_alias_of_images(tmp_path, capsys):
+    cfg = json.dumps({"world": {"n_train": 2, "image_size": 16}})
+    assert main(["world", "--cfg", cfg, "--out", str(tmp_path / "old")]) == 0
+    assert capsys.readouterr().err.strip() == "lotlip world: deprecated, use `lotlip images`"
+    assert main(["images", "--cfg", cfg, "--out", str(tmp_path / "new")]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert (tmp_path / "old" / "scenes.jsonl").read_bytes() == (tmp_path / "new" / "scenes.jsonl").read_bytes()
 
 
 def test_missing_input_is_one_clear_line(tmp_path, capsys):
-    rc = main(["shards", "--cfg", "{}", "--world", str(tmp_path / "nowhere"), "--captions",
+    rc = main(["shards", "--cfg", "{}", "--images", str(tmp_path / "nowhere"), "--captions",
                str(tmp_path / "c.jsonl"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "nowhere/scenes.jsonl" in err[0]
@@ -40,7 +49,7 @@ def test_relabel_stage_reads_a_precomputed_dreamlip_table(tmp_path):
     pd.DataFrame(table).to_csv(tmp_path / "dreamlip.csv", index=False)
     cfg = {"relabel": {"backend": "precomputed",
                        "precomputed": {"path": str(tmp_path / "dreamlip.csv"), "key_column": "key"}}}
-    rc = main(["relabel", "--cfg", json.dumps(cfg), "--world", str(tmp_path / "world"),
+    rc = main(["relabel", "--cfg", json.dumps(cfg), "--images", str(tmp_path / "world"),
                "--out", str(tmp_path / "captions.jsonl")])
     records = read_jsonl(tmp_path / "captions.jsonl")
     assert rc == 0 and [r["key"] for r in records] == keys

@@ -32,7 +32,7 @@ from lotlip.data.shards import shard_urls, write_shards
 from lotlip.io import write_jsonl
 from lotlip.relabel import relabel_scenes
 from tests.conftest import BIN, REPO, env_with_bin, planned_jobs, run_child
-from tests.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
+from tests.relabel.test_relabel_precomputed import DREAMLIP_HEADER, _dreamlip_row, _write_csv
 
 pytest_plugins = ["tests.http_fixture"]
 
@@ -74,11 +74,11 @@ def img2dataset_layout(folder: Path, n_rows: int, per_shard: int, failed: set[in
 
 @pytest.fixture
 def downloaded(tmp_path):
-    """A finished img2dataset world (10 rows, shards of 4, rows 2 and 7 failed) and its DreamLIP caption table."""
+    """A finished img2dataset download (10 rows, shards of 4, rows 2 and 7 failed) and its DreamLIP caption table."""
     csv = _write_csv(tmp_path / "cc3m.csv", DREAMLIP_HEADER, [_dreamlip_row(i) for i in range(10)])
-    img2dataset_layout(tmp_path / "world.partial", 10, 4, failed={2, 7})
-    finish_download(tmp_path / "world.partial", tmp_path / "world", csv, 4)
-    return tmp_path / "world", csv
+    img2dataset_layout(tmp_path / "images.partial", 10, 4, failed={2, 7})
+    finish_download(tmp_path / "images.partial", tmp_path / "images", csv, 4)
+    return tmp_path / "images", csv
 
 
 @pytest.mark.parametrize(("key", "per_shard", "row"), [
@@ -196,8 +196,8 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
             "train": {"steps": 2, "batch_size": 4, "threads": 1}, "seeds": [0]}
     (tmp_path / "tier.yaml").write_text(json.dumps(tier))
     # an interrupted download of other urls: incremental mode would keep its finished shard 0 if it were resumed
-    img2dataset_layout(tmp_path / "resources" / "world" / "train.partial", 1, 8, failed=set())
-    (tmp_path / "resources" / "world" / "train.partial" / REQUEST_FILE).write_text('{"command": ["other"]}')
+    img2dataset_layout(tmp_path / "resources" / "images" / "train.partial", 1, 8, failed=set())
+    (tmp_path / "resources" / "images" / "train.partial" / REQUEST_FILE).write_text('{"command": ["other"]}')
     env = env_with_bin(no_proxy="127.0.0.1")
     target = ["results/checkpoints/lotlip/seed0/model.pt", "results/table_dataset_stats.csv"]
     configs = ["--configfile", str(REPO / "config" / "config.yaml"), str(REPO / ".test" / "config" / "config.yaml"),
@@ -206,7 +206,7 @@ def test_workflow_trains_on_images_img2dataset_downloads(http_server, tmp_path):
     done = run_child([*cmd, *target, *configs], capture_output=True, text=True, env=env, timeout=900)
     logs = "".join(p.read_text() for p in (tmp_path / "logs").rglob("*.log"))
     assert done.returncode == 0, (done.stderr[-3000:], logs[-3000:])
-    world = tmp_path / "resources" / "world" / "train"
+    world = tmp_path / "resources" / "images" / "train"
     assert json.loads((world / "sizes.json").read_text()) == {"00000.tar": 7, "00001.tar": 4}
     assert image_keys(world) == [f"{r:09d}" for r in range(12) if r != 5]
     sizes = json.loads((tmp_path / "results" / "shards" / "train" / "sizes.json").read_text())

@@ -13,7 +13,7 @@ from lotlip.data.shards import shard_urls
 from lotlip.data.sizes import shard_counts
 from lotlip.data.validate import SkipCounter
 from lotlip.model import get_tokenizer
-from tests.test_bad_samples import dirty_shards  # noqa: F401  (fixture)
+from tests.data.test_bad_samples import dirty_shards  # noqa: F401  (fixture)
 
 
 def _stream(urls, workers, start_step=0, skips=None, sizes=None, batch_size=8):

@@ -20,7 +20,7 @@ from PIL import Image
 from lotlip import config as lotlip_config
 from lotlip import plan
 from lotlip.cli import build_parser
-from lotlip.constants import MODEL_KINDS
+from lotlip.constants import MODEL_KINDS, TABLES
 from lotlip.data.import_real import import_benchmark
 from lotlip.eval.runner import evaluate_benchmark
 from lotlip.model import create_model
@@ -28,7 +28,6 @@ from lotlip.model.checkpoint import save_model
 from lotlip.model.external import longclip_state_dict, open_clip_arch
 from lotlip.model.sources import ModelSpec, load_for_eval
 from lotlip.report.reference import with_reference
-from lotlip.report.registry import TABLES
 from lotlip.report.tables import build_table, write_table
 from tests.conftest import BIN, REPO, env_with_bin, planned_jobs, run_child, snakemake_cmd
 
@@ -307,7 +306,7 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     ("release_eval", {"fetch": 7, "fetch_model": 5, "import_benchmark": 8, "evaluate_model": 40, "table": 2,
                       "table_reference": 1, "paper_table": 1, "claims": 1, "table_html": 4, "claims_html": 1,
                       "landing": 1, "all": 1}),
-    ("paper", {"fetch": 9, "import_benchmark": 8, "world": 1, "relabel": 1, "shards": 1, "train": 4,
+    ("paper", {"fetch": 9, "import_benchmark": 8, "images": 1, "relabel": 1, "shards": 1, "train": 4,
                "evaluate": 4, "table": 2, "table_dataset_stats": 1, "paper_table": 6, "claims": 1, "table_html": 9,
                "claims_html": 1, "landing": 1, "all": 1})])
 def test_real_tier_plans_offline(tier, expected, tmp_path):

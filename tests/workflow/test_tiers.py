@@ -90,15 +90,15 @@ def test_two_tiers_build_side_by_side_and_neither_replans_the_other(tmp_path):
     built = run_snakemake(work, "all", "--configfile", *default_cfg, timeout=900)
     assert built.returncode == 0, built.stderr[-3000:]
     before = _snapshot(work, skip=("results/variant", "resources/variant"))
-    assert "results/table_long_retrieval.csv" in before and "resources/world/train/scenes.jsonl" in before
+    assert "results/table_long_retrieval.csv" in before and "resources/images/train/scenes.jsonl" in before
 
     other = run_snakemake(work, "all", "--configfile", *variant_cfg, timeout=900)
     assert other.returncode == 0, other.stderr[-3000:]
     assert _snapshot(work, skip=("results/variant", "resources/variant")) == before  # not one byte or time
     assert (work / "results" / "variant" / "table_long_retrieval.csv").is_file()
-    assert (work / "logs" / "variant" / "world.log").is_file()
-    ours = (work / "resources" / "variant" / "world" / "train" / "scenes.jsonl").read_bytes()
-    assert ours != (work / "resources" / "world" / "train" / "scenes.jsonl").read_bytes()  # its own world
+    assert (work / "logs" / "variant" / "images.log").is_file()
+    ours = (work / "resources" / "variant" / "images" / "train" / "scenes.jsonl").read_bytes()
+    assert ours != (work / "resources" / "images" / "train" / "scenes.jsonl").read_bytes()  # its own world
 
     for cfg in (default_cfg, variant_cfg):
         again = run_snakemake(work, "all", "-n", "--configfile", *cfg, timeout=300)

@@ -1,4 +1,5 @@
-"""Stage ``world``: the training images (the synthetic world, or an img2dataset download) and synthetic benchmarks."""
+"""Stage ``images``: the training images (the synthetic world rendered, or an img2dataset download) and the
+synthetic benchmarks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from lotlip.config import ConfigError, LotlipConfig
 log = logging.getLogger(__name__)
 
 
-def build_world(cfg: LotlipConfig, out: Path) -> int:
+def build_images(cfg: LotlipConfig, out: Path) -> int:
     """Write the training images to ``out`` (synthetic scenes, or img2dataset shards); returns how many."""
     if cfg.world.source == "img2dataset":
         from lotlip.data.img2dataset import download_images

@@ -1,6 +1,6 @@
 """The report's pages (lotlip.report.landing): the landing fragment, the table pages, and what each tier plans.
 
-The pages in a real browser: tests/test_report_browser.py.
+The pages in a real browser: tests/report/test_report_browser.py.
 """
 
 from __future__ import annotations

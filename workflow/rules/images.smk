@@ -1,21 +1,21 @@
-# Stage 1 (world): the training images (the synthetic world, or img2dataset shards of a fetched url list) and the
-# synthetic benchmarks (real benchmarks are imported by the fetch stage). CLI: lotlip/cli/world.py; entry points:
-# lotlip/stages/world.py.
+# Stage 1 (images): the training images (the synthetic world rendered, or img2dataset shards of a fetched url list)
+# and the synthetic benchmarks (real benchmarks are imported by the fetch stage). CLI: lotlip/cli/images.py; entry
+# points: lotlip/stages/images.py.
 
 
-rule world:
+rule images:
     input:
         world_inputs(CFG),
     output:
-        directory(f"{RSC}/world/train"),
+        directory(f"{RSC}/images/train"),
     params:
         cfg=lambda w: world_json(),
     conda:
         "../envs/lotlip.yaml"
     log:
-        f"{LOG}/world.log",
+        f"{LOG}/images.log",
     shell:
-        "lotlip world --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
+        "lotlip images --cfg {params.cfg:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule benchmark:

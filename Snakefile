@@ -35,6 +35,7 @@ include: "workflow/rules/shards.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/snapshot.smk"
 
 
 rule all:
@@ -48,4 +49,5 @@ rule all:
         expand(f"{RES}/report/table_{{name}}.html", name=REPORT_TABLES),
         [f"{RES}/report/claims.html"] if CLAIMS else [],
         f"{RES}/report/landing.html",
+        SNAPSHOT,  # a study's committed snapshot (config `snapshot: true`), else nothing
     default_target: True

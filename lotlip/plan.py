@@ -270,9 +270,16 @@ def paper_table_rows(cfg: Any, name: str) -> dict[str, str]:
     return {r: label for r, label in cfg.paper.tables[name].rows.items() if r in built}
 
 
+def _wanted(cfg: Any, what: str, name: str) -> bool:
+    """``name`` is among the paper items ``select.<what>`` names (null: every declared one)."""
+    chosen = _select(cfg, what)
+    return chosen is None or name in chosen
+
+
 def paper_tables(cfg: Any) -> list[str]:
-    """Paper tables with at least one built row and one column."""
-    return [n for n in cfg.paper.tables if paper_table_rows(cfg, n) and paper_table_kinds(cfg, n)]
+    """Paper tables (those ``select.paper_tables`` names, null: all) with at least one built row and one column."""
+    return [n for n in cfg.paper.tables
+            if _wanted(cfg, "paper_tables", n) and paper_table_rows(cfg, n) and paper_table_kinds(cfg, n)]
 
 
 def figure_runs(cfg: Any, name: str) -> list[str]:
@@ -285,6 +292,8 @@ def paper_figures(cfg: Any) -> list[str]:
     """Figures this tier can draw: a sweep needs two trained runs, maps one (and a selected benchmark)."""
     out = []
     for name, fig in cfg.paper.figures.items():
+        if not _wanted(cfg, "paper_figures", name):
+            continue
         runs = figure_runs(cfg, name)
         if fig.kind == "sweep" and len(runs) >= 2:
             out.append(name)
@@ -294,9 +303,10 @@ def paper_figures(cfg: Any) -> list[str]:
 
 
 def checked_claims(cfg: Any) -> list[str]:
-    """Claims whose two runs are both built in this tier."""
+    """Claims (those ``select.claims`` names, null: all) whose two runs are both built in this tier."""
     built = set(built_runs(cfg))
-    return [c for c, claim in cfg.paper.claims.items() if claim.treatment in built and claim.control in built]
+    return [c for c, claim in cfg.paper.claims.items()
+            if _wanted(cfg, "claims", c) and claim.treatment in built and claim.control in built]
 
 
 def claim_benchmarks(cfg: Any, claim: str) -> list[str]:
@@ -337,3 +347,26 @@ def check_plan(cfg: Any) -> None:
     for name in paper_figures(cfg):
         if cfg.paper.figures[name].kind == "sweep":
             sweep_points(cfg, name)
+
+
+# --- study snapshots (workflow/rules/snapshot.smk) ------------------------------------------------------------
+
+# A study is a named tier (config/studies/<study>.yaml, config `snapshot: true`) whose tables, figures and claims are
+# copied here, into git (.gitignore keeps results/studies/ tracked), beside the tier's own results/<tier>/.
+STUDIES_ROOT = "results/studies"
+STUDY_CONFIGS = "config/studies"
+
+
+def snapshot_dir(cfg: Any) -> str:
+    """The folder a tier's snapshot is written to: ``results/studies/<tier>``."""
+    return f"{STUDIES_ROOT}/{cfg.tier}"
+
+
+def snapshot_command(cfg: Any) -> str:
+    """The command that rebuilds a study's snapshot from an empty checkout (its file overrides the default)."""
+    return f"snakemake --cores 2 all --configfile config/config.yaml {STUDY_CONFIGS}/{cfg.tier}.yaml"
+
+
+def snapshot_runs(cfg: Any) -> dict[str, list[int]]:
+    """Trained run -> the seeds it is trained with, as a snapshot records them."""
+    return {run: experiment_seeds(cfg, run) for run in trained_runs(cfg)}

@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from lotlip.cli import evaluate, fetch, images, relabel, report, shards, tools, train
+from lotlip.cli import evaluate, fetch, images, relabel, report, shards, snapshot, tools, train
 from lotlip.config import ConfigError
 from lotlip.data.download import DownloadError
 from lotlip.data.extract import ArchiveError
@@ -22,7 +22,7 @@ from lotlip.io import describe_os_error
 from lotlip.train.launcher import LaunchError
 
 # in the order of `lotlip --help`
-COMMAND_MODULES = (images, fetch, relabel, shards, train, evaluate, report, tools)
+COMMAND_MODULES = (images, fetch, relabel, shards, train, evaluate, report, snapshot, tools)
 USER_ERRORS = (ConfigError, FileNotFoundError, ValueError, LaunchError, DownloadError, ArchiveError)
 
 

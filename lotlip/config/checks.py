@@ -75,6 +75,9 @@ def check_relations(cfg: LotlipConfig) -> None:
     """Rules between the fields and sections of a whole config, checked whenever one is loaded."""
     check_train(cfg.train)
     check_tier(cfg.tier)
+    if cfg.snapshot and cfg.tier == DEFAULT_TIER:
+        raise ConfigError("snapshot: only a named tier (a study, config/studies/<study>.yaml) writes a snapshot "
+                          "under results/studies/<tier>/; set tier, or snapshot: false")
     if cfg.world.min_objects > cfg.world.max_objects:
         raise ConfigError(f"world.min_objects: {cfg.world.min_objects} exceeds world.max_objects "
                           f"{cfg.world.max_objects}")
@@ -167,6 +170,42 @@ def _check_select(cfg: LotlipConfig) -> None:
     models = list(cfg.models) if cfg.select.models is None else cfg.select.models
     if not runs and not models:
         raise ConfigError("select: nothing to evaluate (no experiment and no model selected)")
+    _check_select_paper(cfg, set(runs) | set(models))
+    for run in runs:  # a text tower starts from a run this tier trains (tiers share no checkpoint)
+        source = cfg.experiments[run].text_init
+        if source is not None and source in cfg.experiments and source not in runs:
+            raise ConfigError(f"select.experiments: {run!r} starts its text tower from {source!r} (text_init), "
+                              f"which is not selected")
+
+
+def _check_select_paper(cfg: LotlipConfig, built: set[str]) -> None:
+    """The paper tables, figures and claims a tier selects: declared, and each with the runs it needs built (a
+    selected item the tier could not build is a mistake, not something to leave out quietly)."""
+    for what, declared in (("paper_tables", cfg.paper.tables), ("paper_figures", cfg.paper.figures),
+                           ("claims", cfg.paper.claims)):
+        unknown = [n for n in getattr(cfg.select, what) or [] if n not in declared]
+        if unknown:
+            raise ConfigError(f"select.{what}: {unknown[0]!r} is not declared under paper."
+                              f"{what.removeprefix('paper_')} (declared: {', '.join(declared) or 'none'})")
+    for name in cfg.select.paper_tables or []:
+        if not set(cfg.paper.tables[name].rows) & built:
+            raise ConfigError(f"select.paper_tables: {name!r} has no row this tier builds (rows: "
+                              f"{', '.join(cfg.paper.tables[name].rows)})")
+    for name in cfg.select.paper_figures or []:
+        fig = cfg.paper.figures[name]
+        trained = [r for r in fig.runs if r in built and r in cfg.experiments]
+        if len(trained) < (2 if fig.kind == "sweep" else 1):
+            raise ConfigError(f"select.paper_figures: {name!r} needs " + ("two trained runs" if fig.kind == "sweep"
+                              else "a trained run") + f" of {', '.join(fig.runs)}")
+        benches = cfg.benchmarks if cfg.select.benchmarks is None else cfg.select.benchmarks
+        if fig.kind == "maps" and fig.benchmark not in benches:
+            raise ConfigError(f"select.paper_figures: {name!r} draws benchmark {fig.benchmark!r}, which is not "
+                              f"selected")
+    for name in cfg.select.claims or []:
+        claim = cfg.paper.claims[name]
+        unbuilt = [r for r in (claim.treatment, claim.control) if r not in built]
+        if unbuilt:
+            raise ConfigError(f"select.claims: {name!r} compares {unbuilt[0]!r}, which this tier does not build")
 
 
 def _check_experiments(cfg: LotlipConfig) -> None:

@@ -89,6 +89,20 @@ def _node(src: ConfigSource | None, where: str) -> DictConfig | ListConfig:
     return OmegaConf.create(dict(src or {}))
 
 
+def _replace_table_rows(merged: DictConfig, data: DictConfig | ListConfig) -> None:
+    """A source that gives a paper table's ``rows`` replaces the inherited rows instead of merging into them:
+    rows are ordered, and a merge would keep the inherited rows first (a study's Table 3 would list K = 2 before
+    K = 1)."""
+    if not isinstance(data, DictConfig) or "paper" not in merged or not isinstance(data.get("paper"), DictConfig):
+        return
+    tables = data.paper.get("tables")
+    if not isinstance(tables, DictConfig):
+        return
+    for name, table in tables.items():
+        if isinstance(table, DictConfig) and "rows" in table and name in merged.paper.tables:
+            merged.paper.tables[name].rows = {}
+
+
 def load_section(cls: type[T], *sources: ConfigSource | None, origin: str) -> T:
     """Merge ``sources`` (later wins: a YAML file's path, a mapping or an omegaconf node; ``None`` is empty) onto
     the defaults of dataclass ``cls``, convert, and run the section's checks
@@ -103,6 +117,7 @@ def load_section(cls: type[T], *sources: ConfigSource | None, origin: str) -> T:
         try:
             data = _node(src, where)
             _check_sections(cls, data, where)
+            _replace_table_rows(merged, data)
             merged = OmegaConf.merge(merged, data)
         except OmegaConfBaseException as exc:
             raise ConfigError(f"{where}: {describe_error(exc)}") from None

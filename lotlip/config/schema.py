@@ -232,7 +232,8 @@ class PaperTableConfig:
     """One paper-shaped table: rows are declared runs (mean over seeds), columns benchmark x metric."""
 
     caption: str = _f("", "what the table shows (report caption)")
-    rows: dict[str, str] = _f({}, "declared run -> row label, in order")
+    rows: dict[str, str] = _f({}, "declared run -> row label, in order (a later config file's rows replace the "
+                              "earlier file's, so its order holds)")
     benchmarks: list[str] | None = _f(None, "column benchmarks, in order (null: every selected one)")
     metrics: dict[str, list[str]] = _f(dict(DEFAULT_TABLE_METRICS), "benchmark kind -> metric columns")
 
@@ -302,6 +303,10 @@ class SelectConfig:
     benchmarks: list[str] | None = _f(None, "benchmarks to build and evaluate (null: all declared)")
     experiments: list[str] | None = _f(None, "declared runs to train and evaluate (null: all; []: none)")
     models: list[str] | None = _f(None, "models to evaluate as released (null: all declared)")
+    paper_tables: list[str] | None = _f(None, "paper tables to build (null: every one with a built row); a study "
+                                        "names the tables it reports")
+    paper_figures: list[str] | None = _f(None, "paper figures to draw (null: every one whose runs are trained)")
+    claims: list[str] | None = _f(None, "claims to check (null: every one whose two runs are built)")
 
 
 EXECUTORS = ("inline", "local", "debug", "slurm")
@@ -364,6 +369,8 @@ class LotlipConfig:
     paper: PaperConfig = field(default_factory=PaperConfig)
     tier: str = _f(DEFAULT_TIER, "the tier this config builds: default writes at the top of results/, resources/ "
                    "and logs/, any other tier under results/<tier>/, resources/<tier>/, logs/<tier>/")
+    snapshot: bool = _f(False, "copy the tier's tables, figures and claims into results/studies/<tier>/ (tracked by "
+                        "git) with snapshot.json (config hash, commit, seeds, rebuild command); not the default tier")
 
 
 @dataclass

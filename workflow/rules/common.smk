@@ -33,6 +33,7 @@ from lotlip.plan import (
     real_benchmarks,
     reference_json,
     reference_tables,
+    snapshot_dir,
     sweep_points,
     synthetic_benchmarks,
     text_init_checkpoint,
@@ -149,3 +150,15 @@ def landing_args(wildcards, input):
     if input.figure:
         args += ["--figure", input.figure[0], "--figure-caption", CFG.paper.figures[LANDING_FIGURE].caption]
     return shlex.join(args)
+
+
+# --- a study's snapshot (workflow/rules/snapshot.smk) ---
+SNAPSHOT = [f"{snapshot_dir(CFG)}/snapshot.json"] if CFG.snapshot else []
+
+
+def snapshot_inputs(wildcards):
+    """What `rule all` builds of tables, figures and claims (not the report's HTML pages or the figures' PDFs)."""
+    files = [f"{RES}/table_{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]
+    files += [f"{RES}/figures/{fig}.{ext}" for fig in PAPER_FIGURES for ext in ("png", "csv")]
+    files += [f"{RES}/claims.csv", f"{RES}/claims.md"] if CLAIMS else []
+    return files

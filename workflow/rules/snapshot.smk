@@ -2,18 +2,7 @@
 # with snapshot.json (tier, sha256 of the resolved config, commit, version, seeds of every run, the command that
 # rebuilds it). Only a named tier with config `snapshot: true` (config/studies/<study>.yaml) has this rule;
 # `rule all` asks for SNAPSHOT (empty otherwise). Re-runs when the config or any copied file changes.
-# CLI: lotlip/cli/snapshot.py; entry point: lotlip/stages/snapshot.py.
-from lotlip.plan import snapshot_dir
-
-SNAPSHOT = [f"{snapshot_dir(CFG)}/snapshot.json"] if CFG.snapshot else []
-
-
-def snapshot_inputs(wildcards):
-    """What `rule all` builds of tables, figures and claims (not the report's HTML pages or the figures' PDFs)."""
-    files = [f"{RES}/table_{name}.{ext}" for name in REPORT_TABLES for ext in ("csv", "md")]
-    files += [f"{RES}/figures/{fig}.{ext}" for fig in PAPER_FIGURES for ext in ("png", "csv")]
-    files += [f"{RES}/claims.csv", f"{RES}/claims.md"] if CLAIMS else []
-    return files
+# CLI: lotlip/cli/snapshot.py; entry point: lotlip/stages/snapshot.py. SNAPSHOT and its inputs: common.smk.
 
 
 if CFG.snapshot:

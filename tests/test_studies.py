@@ -235,7 +235,15 @@ def test_lotlip_snapshot_cli(tmp_path, capsys):
     assert err.startswith("lotlip snapshot: error:") and "table_missing.csv" in err and "\n" not in err
 
 
-def test_snapshot_rule_file_is_self_contained():
-    text = (REPO / "workflow" / "rules" / "snapshot.smk").read_text()
-    assert "SNAPSHOT = " in text and "rule snapshot:" in text
-    assert "lotlip/cli/snapshot.py" in text and "lotlip/stages/snapshot.py" in text
+def test_a_study_plans_one_snapshot_after_its_tables_and_the_default_none(tmp_path):
+    """Dry runs: the study's `all` ends in its snapshot, written under results/studies/<study>/."""
+    from tests.conftest import planned_jobs, run_snakemake
+
+    study = run_snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
+                          str(REPO / "config" / "studies" / "raw_share.yaml"), timeout=300)
+    assert study.returncode == 0, study.stderr[-2000:]
+    assert planned_jobs(study.stdout + study.stderr)["snapshot"] == 1
+    assert "results/studies/raw_share/snapshot.json" in study.stdout + study.stderr
+    default = run_snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
+                            timeout=300)
+    assert default.returncode == 0 and "snapshot" not in planned_jobs(default.stdout + default.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lotlip.config import DEFAULT_TIER, ConfigError, LotlipConfig, to_dict
+from lotlip.data.download import sha256_file
 from lotlip.io import atomic_dir
 from lotlip.plan import snapshot_command, snapshot_runs
 
@@ -29,14 +30,6 @@ SNAPSHOT_FILE = "snapshot.json"
 def config_hash(cfg: LotlipConfig) -> str:
     """sha256 of the resolved config as JSON with sorted keys (what ``snapshot.json`` records)."""
     return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _relative(files: Sequence[Path], results: Path) -> list[Path]:
@@ -90,7 +83,7 @@ def write_snapshot(cfg: LotlipConfig, files: Sequence[Path], results: Path, out:
         "seeds": list(cfg.seeds or [cfg.train.seed]),
         "runs": snapshot_runs(cfg),
         "command": snapshot_command(cfg),
-        "files": {name.as_posix(): _sha256(Path(f)) for f, name in sorted(zip(files, names, strict=True),
+        "files": {name.as_posix(): sha256_file(f) for f, name in sorted(zip(files, names, strict=True),
                                                                            key=lambda p: p[1].as_posix())},
     }
     if SNAPSHOT_FILE in record["files"]:

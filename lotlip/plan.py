@@ -309,10 +309,15 @@ def checked_claims(cfg: Any) -> list[str]:
             if _wanted(cfg, "claims", c) and claim.treatment in built and claim.control in built]
 
 
+def primary_benchmarks(cfg: Any) -> list[str]:
+    """Selected benchmarks the claims and sweep figures count (``primary``; secondary sets are table rows only)."""
+    return [b for b in benchmarks(cfg) if cfg.benchmarks[b].primary]
+
+
 def claim_benchmarks(cfg: Any, claim: str) -> list[str]:
-    """Selected benchmarks of a claim's kind."""
+    """Selected primary benchmarks of a claim's kind."""
     kind = cfg.paper.claims[claim].kind
-    return [b for b in benchmarks(cfg) if cfg.benchmarks[b].kind == kind]
+    return [b for b in primary_benchmarks(cfg) if cfg.benchmarks[b].kind == kind]
 
 
 def sweep_points(cfg: Any, name: str) -> dict[str, dict]:

@@ -135,10 +135,15 @@ def check_launch_strings(launch: LaunchConfig) -> None:
 
 def _check_benchmark(name: str, bench: BenchmarkConfig) -> None:
     key = f"benchmarks.{name}"
+    if bench.caption_facts and bench.kind != "short":
+        raise ConfigError(f"{key}.caption_facts: only short sets take caption facts (kind is {bench.kind!r})")
     if bench.source == "synthetic":
         if bench.path is not None:
             raise ConfigError(f"{key}.path: only real sets take a path (source is synthetic)")
         return
+    if bench.caption_facts:
+        raise ConfigError(f"{key}.caption_facts: only synthetic sets take caption facts (source is "
+                          f"{bench.source!r})")
     if bench.kind != SOURCES[bench.source].kind:
         raise ConfigError(f"{key}.kind: {bench.kind!r} does not match source {bench.source!r} "
                           f"({SOURCES[bench.source].kind})")

@@ -77,7 +77,8 @@ class BenchmarkConfig:
     """An evaluation set: generated from the synthetic world, or a real set imported from ``resources/data``.
 
     Synthetic sets are groups of images that share their salient object. ``long``: one long text per image
-    (retrieval within a group needs the details); ``short``: several salient-only captions per image (COCO-like);
+    (retrieval within a group needs the details); ``short``: several captions per image naming the salient object
+    (and with ``caption_facts``, one or two other facts that identify the image; COCO-like);
     ``zeroshot``: a group is a class (ImageNet-like). A real set (``source``) reads only ``kind`` (which must be
     the source's), ``path`` (ImageNet val, user-supplied) and ``check_count``.
     """
@@ -91,6 +92,10 @@ class BenchmarkConfig:
     n_groups: int = _f(25, "number of groups (distinct salient objects, 40 at most before repeats)", min=1)
     group_size: int = _f(20, "images per group; a salient-only model gets about 1/group_size", min=1)
     captions_per_image: int = _f(5, "captions per image (short kind)", min=1, max=20)
+    caption_facts: int = _f(0, "short kind: at most this many facts besides the main object per caption; 0: "
+                            "captions name the main object only, 1-2: COCO-like captions that identify their image",
+                            min=0, max=2)
+    primary: bool = _f(True, "counted in the claims and sweep figures (false: a secondary row in tables only)")
     seed: int = _f(1000, "seed of this benchmark's scenes (disjoint from training seeds)", min=0)
 
 

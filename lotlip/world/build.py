@@ -9,8 +9,11 @@ from lotlip.config import BenchmarkConfig, WorldConfig
 from lotlip.io import atomic_dir
 from lotlip.world.captioners import STYLES, caption_scene
 from lotlip.world.describe import ZERO_SHOT_TEMPLATES, annotator_text, iiw_text, raw_caption, short_captions
+from lotlip.world.identifying import identifying_captions
 from lotlip.world.render import render
 from lotlip.world.scene import Scene, salient_classes, sample_group, sample_scene
+
+MAX_REDRAWS = 20  # rounds of redrawing images whose short captions cannot identify them
 
 
 def build_train_split(cfg: WorldConfig, out_dir: str | Path) -> int:
@@ -37,12 +40,35 @@ def long_text(scene: Scene, style: str, seed: int) -> str:
     raise ValueError(f"benchmark style {style!r} is not one of dci, iiw, {', '.join(STYLES)}")
 
 
-def _record(scene: Scene, group: int, cfg: BenchmarkConfig) -> dict:
+def benchmark_scenes(cfg: BenchmarkConfig, world: WorldConfig) -> list[tuple[int, Scene, list[str] | None]]:
+    """(group, scene, short captions or None) of every image of a benchmark, in order.
+
+    A short set with ``caption_facts`` > 0 gets captions that identify their image within the set; an image that
+    cannot get ``captions_per_image`` of them is redrawn (same main object, key suffixed ``_r<round>``).
+    """
+    items = [(g, scene) for g in range(cfg.n_groups)
+             for scene in sample_group(cfg.seed, g, cfg.group_size, world.min_objects, world.max_objects)]
+    if cfg.kind != "short" or cfg.caption_facts == 0:
+        return [(g, scene, None) for g, scene in items]
+    for round_ in range(1, MAX_REDRAWS + 1):
+        captions = identifying_captions([s for _, s in items], cfg.captions_per_image, cfg.caption_facts, cfg.seed)
+        if all(captions[s.key] is not None for _, s in items):
+            return [(g, s, captions[s.key]) for g, s in items]
+        items = [(g, s) if captions[s.key] is not None else
+                 (g, sample_scene(cfg.seed, f"{s.key.split('_r')[0]}_r{round_}", world.min_objects,
+                                  world.max_objects, salient=(s.salient.colour, s.salient.shape)))
+                 for g, s in items]
+    raise ValueError(f"benchmark (short, seed {cfg.seed}): some images still lack {cfg.captions_per_image} "
+                     f"identifying captions after {MAX_REDRAWS} redraws; lower captions_per_image or raise "
+                     "caption_facts")
+
+
+def _record(scene: Scene, group: int, cfg: BenchmarkConfig, captions: list[str] | None) -> dict:
     record = {"key": scene.key, "group": group, "scene": scene.to_dict()}
     if cfg.kind == "long":
         record["text"] = long_text(scene, cfg.style, cfg.seed)
     elif cfg.kind == "short":
-        record["texts"] = short_captions(scene, cfg.seed, cfg.captions_per_image)
+        record["texts"] = captions or short_captions(scene, cfg.seed, cfg.captions_per_image)
     else:
         record["label"] = salient_classes().index((scene.salient.colour, scene.salient.shape))
     return record
@@ -54,11 +80,10 @@ def build_benchmark(cfg: BenchmarkConfig, world: WorldConfig, out_dir: str | Pat
     with atomic_dir(out_dir) as tmp:
         (tmp / "images").mkdir()
         with open(tmp / "texts.jsonl", "w", encoding="utf-8") as fh:
-            for g in range(cfg.n_groups):
-                for scene in sample_group(cfg.seed, g, cfg.group_size, world.min_objects, world.max_objects):
-                    render(scene, world.image_size).save(tmp / "images" / f"{scene.key}.png")
-                    fh.write(json.dumps(_record(scene, g, cfg)) + "\n")
-                    n += 1
+            for g, scene, captions in benchmark_scenes(cfg, world):
+                render(scene, world.image_size).save(tmp / "images" / f"{scene.key}.png")
+                fh.write(json.dumps(_record(scene, g, cfg, captions)) + "\n")
+                n += 1
         meta = {"kind": cfg.kind, "style": cfg.style, "n_images": n}
         if cfg.kind == "zeroshot":
             meta["classes"] = [f"{c} {s}" for c, s in salient_classes()]

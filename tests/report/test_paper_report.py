@@ -128,6 +128,16 @@ def test_plan_drops_rows_figures_and_claims_of_unbuilt_runs():
                                                                                           "lotlip": 2}
 
 
+def test_secondary_sets_are_table_rows_but_not_counted_by_claims_or_sweeps():
+    cfg = load_config(REPO / "config" / "config.yaml")
+    assert {"coco_syn", "coco_syn40"} <= set(plan.benchmarks(cfg))
+    assert "coco_syn40" not in plan.primary_benchmarks(cfg) and "coco_syn" in plan.primary_benchmarks(cfg)
+    assert plan.claim_benchmarks(cfg, "long_texts_hurt_short") == ["coco_syn"]
+    assert plan.claim_benchmarks(cfg, "long_texts_hurt_zeroshot") == ["imagenet_syn"]
+    demoted = load_config(REPO / "config" / "config.yaml", {"benchmarks": {"coco_syn": {"primary": False}}})
+    assert plan.claim_benchmarks(demoted, "long_texts_hurt_short") == []
+
+
 def test_sweep_figure_with_flops_is_written(tmp_path):
     paths = []
     for run, ctx_score in (("a", 10.0), ("b", 20.0)):

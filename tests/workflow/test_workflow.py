@@ -41,8 +41,9 @@ def test_pipeline_builds_every_table_figure_and_claim_then_plans_nothing(tmp_pat
         assert row["seed"] == "0" and row["commit"] and row["version"]
     assert {r["n_images"] for r in rows if r["benchmark"] == "dci_syn"} == {"20"}
     short = {(r["run"], r["benchmark"]): r for r in _rows(results / "table_short_tasks.csv")}
-    assert set(short) == {(run, b) for run in runs for b in ("coco_syn", "imagenet_syn")}
+    assert set(short) == {(run, b) for run in runs for b in ("coco_syn", "coco_syn40", "imagenet_syn")}
     assert short[("short", "coco_syn")]["i2t_r5"] and not short[("short", "coco_syn")]["top1"]
+    assert {r["n_images"] for (_, b), r in short.items() if b == "coco_syn"} == {"24"}
     stats = {r["dataset"]: r for r in _rows(results / "table_dataset_stats.csv")}
     assert stats["train (raw)"]["n_images"] == "256"
     assert float(stats["dci_syn"]["subcaptions_per_text"]) > float(stats["train (raw)"]["subcaptions_per_text"])

@@ -30,6 +30,7 @@ from lotlip.plan import (
     paper_table_kinds,
     paper_table_rows,
     paper_tables,
+    primary_benchmarks,
     real_benchmarks,
     reference_json,
     reference_tables,

@@ -80,7 +80,7 @@ rule paper_table:
 
 rule sweep_figure:
     input:
-        lambda w: eval_files(CFG, figure_runs(CFG, w.fig), BENCHMARKS),
+        lambda w: eval_files(CFG, figure_runs(CFG, w.fig), primary_benchmarks(CFG)),
     output:
         png=report(f"{RES}/figures/{{fig}}.png", caption="../report/figure.rst", category="Figures"),
         pdf=f"{RES}/figures/{{fig}}.pdf",

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lotlip.data.img2dataset import is_img2dataset_world
@@ -13,12 +14,24 @@ from lotlip.data.sizes import read_sizes
 from lotlip.data.subcaptions import split_sentences
 from lotlip.io import read_jsonl
 
+CONTEXT_77 = 77  # CLIP's text context: the share of texts longer than it is reported
+
+
+def _token_spread(counts: list[int]) -> dict:
+    """Distribution of per-text token counts: p10, median, p90, max, and % of texts over 77 tokens."""
+    arr = np.asarray(counts or [0], dtype=float)
+    p10, median, p90 = np.percentile(arr, [10, 50, 90])
+    return {"tokens_p10": round(float(p10), 1), "tokens_median": round(float(median), 1),
+            "tokens_p90": round(float(p90), 1), "tokens_max": int(arr.max()),
+            "over_77_pct": round(100 * float((arr > CONTEXT_77).mean()), 1)}
+
 
 def _row(name: str, kind: str, n_images: int, texts: list[str], count_tokens: Callable[[str], int]) -> dict:
     n = max(len(texts), 1)
+    counts = [count_tokens(t) for t in texts]
     return {"dataset": name, "kind": kind, "n_images": n_images, "n_texts": len(texts),
             "subcaptions_per_text": round(sum(len(split_sentences(t)) for t in texts) / n, 2),
-            "tokens_per_text": round(sum(count_tokens(t) for t in texts) / n, 2)}
+            "tokens_per_text": round(sum(counts) / n, 2), **_token_spread(counts)}
 
 
 def dataset_stats(world_dir: str | Path, captions_path: str | Path, bench_dirs: list[str | Path],

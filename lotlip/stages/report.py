@@ -27,13 +27,14 @@ def results_table(table: str, evals: Sequence[Path], out: Path) -> pd.DataFrame:
 
 
 def stats_table(cfg: LotlipConfig, world: Path, captions: Path, benchmarks: Sequence[Path], out: Path) -> pd.DataFrame:
-    """The dataset statistics table (paper Table 1/6 analog), token counts with the trained model's tokenizer."""
+    """The dataset statistics table (paper Table 1/6 analog), token counts with the trained model's tokenizer,
+    each text's start and end tokens included (as Table 1 counts BERT tokens with [CLS] and [SEP])."""
     from lotlip.model import get_tokenizer
     from lotlip.report.stats import dataset_stats
     from lotlip.report.tables import write_table
 
     tokenizer = get_tokenizer(cfg.train.model)
-    df = dataset_stats(world, captions, list(benchmarks), tokenizer.count_tokens)
+    df = dataset_stats(world, captions, list(benchmarks), lambda text: tokenizer.count_tokens(text) + 2)
     write_table(df, out)
     log.info("wrote %s (%d rows)", out, len(df))
     return df

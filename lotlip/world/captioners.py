@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from lotlip.world.describe import Fact, scene_facts
+from lotlip.world.describe import Fact, cells_apart, grid_position, scene_facts, shape_list
 from lotlip.world.scene import CELLS, COLOURS, SHAPES, Scene, SceneObject
 
 
@@ -32,6 +32,7 @@ class CaptionerStyle:
     wrong_colour_rate: float
     hallucination_rate: float
     shuffle: bool  # ordering: salient first, then shuffled (True) or scene order (False)
+    scene_template: str = ""  # if set, background and count are stated together in this one sentence
 
 
 STYLES: dict[str, CaptionerStyle] = {
@@ -58,12 +59,14 @@ STYLES: dict[str, CaptionerStyle] = {
     ),
     "sharegpt4v": CaptionerStyle(
         name="sharegpt4v",
-        object_templates=("A {colour} {shape} of {size} size sits at the {pos} of the frame.",
-                          "At the {pos} of the composition a {size} {colour} {shape} is visible."),
-        relation_template="Spatially the {a} lies {rel} the {b}.",
+        object_templates=("A {bare_size} {colour} {shape} with a {texture} surface sits at the {pos}, in {grid}.",
+                          "At the {pos}, in {grid}, a {bare_size} {texture} {colour} {shape} is visible."),
+        relation_template="The {a_full} lies {rel} the {b_full}, {apart}.",
         background_template="The whole composition is set against a {bg} background.",
         count_template="In total {n} distinct shapes are depicted.",
         short_template="A large {colour} {shape} dominates a {bg} scene with smaller shapes",
+        scene_template="The whole composition is set against a {bg} background and depicts {n} distinct shapes "
+                       "in total, namely {shapes}.",
         max_objects=9, max_relations=4, mention_background=True, mention_count=True,
         omit_rate=0.03, wrong_colour_rate=0.03, hallucination_rate=0.03, shuffle=True,
     ),
@@ -79,7 +82,23 @@ def _perturb(obj: SceneObject, style: CaptionerStyle, rng: random.Random) -> Sce
 def _object_sentence(obj: SceneObject, style: CaptionerStyle, rng: random.Random) -> str:
     template = rng.choice(style.object_templates)
     size = obj.size if obj.texture == "plain" else f"{obj.size} {obj.texture}"
-    return template.format(colour=obj.colour, shape=obj.shape, size=size, pos=CELLS[obj.cell])
+    return template.format(colour=obj.colour, shape=obj.shape, size=size, pos=CELLS[obj.cell], bare_size=obj.size,
+                           texture=obj.texture, grid=grid_position(obj))
+
+
+def _relation_sentence(fact: Fact, style: CaptionerStyle) -> str:
+    """One relation; templates may name the objects with their sizes and say how far apart they are."""
+    a, b = fact.subject, fact.other
+    return style.relation_template.format(a=a.name, rel=fact.value, b=b.name, a_full=f"{a.size} {a.name}",
+                                          b_full=f"{b.size} {b.name}", apart=cells_apart(a, b))
+
+
+def _scene_sentences(scene: Scene, seen: list[SceneObject], style: CaptionerStyle) -> list[str]:
+    """Background and count sentences (one joint sentence with ``scene_template``)."""
+    if style.scene_template and style.mention_background and style.mention_count:
+        return [style.scene_template.format(bg=scene.background, n=len(seen), shapes=shape_list(seen))]
+    out = [style.background_template.format(bg=scene.background)] if style.mention_background else []
+    return out + ([style.count_template.format(n=len(seen))] if style.mention_count else [])
 
 
 def caption_scene(scene: Scene, style: CaptionerStyle, seed: int) -> dict[str, str]:
@@ -100,12 +119,8 @@ def caption_scene(scene: Scene, style: CaptionerStyle, seed: int) -> dict[str, s
     kept = {id(o) for o in [salient, *others]}
     for fact in facts:
         if fact.kind == "relation" and id(fact.subject) in kept and id(fact.other) in kept:
-            sentences.append(style.relation_template.format(a=fact.subject.name, rel=fact.value,
-                                                            b=fact.other.name))
-    if style.mention_background:
-        sentences.append(style.background_template.format(bg=scene.background))
-    if style.mention_count:
-        sentences.append(style.count_template.format(n=len(seen)))
+            sentences.append(_relation_sentence(fact, style))
+    sentences += _scene_sentences(scene, seen, style)
     short = style.short_template.format(colour=seen[0].colour, shape=seen[0].shape, bg=scene.background)
     return {"short": short, "long": " ".join(sentences)}
 

@@ -101,3 +101,12 @@ def test_dataset_stats_rows(tiny_world, tmp_path):
     assert rows.loc["train (raw)", "subcaptions_per_text"] == 1.0
     assert rows.loc["dci_syn", "subcaptions_per_text"] >= 8
     assert rows.loc["train (long, sharegpt4v)", "tokens_per_text"] > rows.loc["train (raw)", "tokens_per_text"]
+    assert list(df.columns) == ["dataset", "kind", "n_images", "n_texts", "subcaptions_per_text", "tokens_per_text",
+                                "tokens_p10", "tokens_median", "tokens_p90", "tokens_max", "over_77_pct"]
+    for _, row in rows.iterrows():
+        assert row["tokens_p10"] <= row["tokens_median"] <= row["tokens_p90"] <= row["tokens_max"]
+        assert 0.0 <= row["over_77_pct"] <= 100.0
+    assert rows.loc["train (raw)", "over_77_pct"] == 0.0  # alt-text is short
+    dci = [len(r["text"].split()) for r in read_jsonl(tmp_path / "dci_syn" / "texts.jsonl")]
+    assert rows.loc["dci_syn", "tokens_max"] == max(dci)
+    assert rows.loc["dci_syn", "over_77_pct"] == round(100 * sum(n > 77 for n in dci) / len(dci), 1)

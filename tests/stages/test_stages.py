@@ -114,3 +114,20 @@ def test_launch_settings_executor_overrides_the_config():
     assert train.launch_settings({"executor": "local"}).executor == "local"
     with pytest.raises(ConfigError, match="--launch: not valid JSON"):
         train.launch_settings("{", None)
+
+
+def test_stats_table_counts_the_models_tokens_with_start_and_end(tiny_cfg, tiny_world, tmp_path):
+    from lotlip.config import BenchmarkConfig
+    from lotlip.io import read_jsonl
+    from lotlip.model import get_tokenizer
+    from lotlip.world.build import build_benchmark
+
+    world, captions, _ = tiny_world
+    build_benchmark(BenchmarkConfig(kind="long", style="iiw", n_groups=2, group_size=3), tiny_cfg.world,
+                    tmp_path / "iiw_syn")
+    df = report.stats_table(tiny_cfg, world, captions, [tmp_path / "iiw_syn"], tmp_path / "stats.csv")
+    row = df.set_index("dataset").loc["iiw_syn"]
+    tokenizer = get_tokenizer(tiny_cfg.train.model)
+    counts = [tokenizer.count_tokens(r["text"]) + 2 for r in read_jsonl(tmp_path / "iiw_syn" / "texts.jsonl")]
+    assert row["tokens_max"] == max(counts) and row["tokens_per_text"] == round(sum(counts) / len(counts), 2)
+    assert (tmp_path / "stats.csv").exists() and (tmp_path / "stats.md").exists()

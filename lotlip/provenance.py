@@ -19,13 +19,17 @@ def package_version() -> str:
 
 
 @functools.cache
-def git_commit(cwd: str | None = None) -> str:
-    """The code's commit (``+dirty`` when tracked files changed), ``unknown`` when not run from a checkout."""
+def git_commit(cwd: str | None = None, ignore: str | None = None) -> str:
+    """The code's commit (``+dirty`` when tracked files changed), ``unknown`` when not run from a checkout.
+
+    ``ignore``: a path whose changes do not count (a tracked output being rewritten, e.g. a study snapshot that
+    Snakemake removed before its job ran)."""
     where = cwd or str(Path(__file__).resolve().parent)
+    scope = [":(top)", f":(exclude){Path(ignore).resolve()}"] if ignore else []
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
                               check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *scope], cwd=where,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"

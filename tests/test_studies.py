@@ -247,3 +247,28 @@ def test_a_study_plans_one_snapshot_after_its_tables_and_the_default_none(tmp_pa
     default = run_snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
                             timeout=300)
     assert default.returncode == 0 and "snapshot" not in planned_jobs(default.stdout + default.stderr)
+
+
+def test_a_snapshot_being_rewritten_does_not_mark_its_commit_dirty(tmp_path):
+    """Snakemake removes a study's tracked snapshot before the job rewrites it; only other changes are dirty."""
+    import subprocess
+
+    from lotlip.provenance import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, timeout=30)
+
+    (tmp_path / "studies" / "s").mkdir(parents=True)
+    (tmp_path / "studies" / "s" / "claims.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    (tmp_path / "studies" / "s" / "claims.md").unlink()
+    git_commit.cache_clear()
+    assert git_commit(str(tmp_path)).endswith("+dirty")
+    clean = git_commit(str(tmp_path), ignore=str(tmp_path / "studies" / "s"))
+    assert len(clean) == 40 and "+" not in clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    git_commit.cache_clear()
+    assert git_commit(str(tmp_path), ignore=str(tmp_path / "studies" / "s")) == clean + "+dirty"

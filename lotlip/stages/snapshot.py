@@ -72,7 +72,7 @@ def write_snapshot(cfg: LotlipConfig, files: Sequence[Path], results: Path, out:
     if commit is None or version is None:
         from lotlip.provenance import git_commit, package_version
 
-        commit = git_commit() if commit is None else commit
+        commit = git_commit(ignore=str(out)) if commit is None else commit  # its own tracked output
         version = package_version() if version is None else version
     record = {
         "tier": cfg.tier,

@@ -83,12 +83,22 @@ def test_studies_together_train_every_run_of_full_yaml():
     assert set(full.experiments) <= trained, sorted(set(full.experiments) - trained)
 
 
-def test_pretrained_tower_study_trains_the_minilm_model_config():
-    cfg = study_cfg(REPO / "config" / "studies" / "pretrained_tower.yaml")
+@pytest.mark.parametrize(("study", "runs"), [("pretrained_tower", {"short", "long", "lotlip"}),
+                                             ("pretrained_tower_mask", {"lotlip", "lotlip_nomask"})])
+def test_pretrained_tower_studies_train_the_minilm_model_config(study, runs):
+    cfg = study_cfg(REPO / "config" / "studies" / f"{study}.yaml")
     assert cfg.train.model == "lotlip_minilm-tiny"
-    assert set(plan.trained_runs(cfg)) == {"short", "long", "lotlip", "lotlip_nomask"}
+    assert set(plan.trained_runs(cfg)) == runs
     assert {resolve_run(cfg, r).train.model for r in plan.trained_runs(cfg)} == {"lotlip_minilm-tiny"}
-    assert plan.paper_table_rows(cfg, "pretrained_tower")
+    assert plan.paper_table_rows(cfg, study)
+
+
+def test_the_pretrained_tower_studies_train_lotlip_alike():
+    """The mask study's LoTLIP is the same run (config and seeds) as pretrained_tower's, so their numbers agree."""
+    tower, mask = (study_cfg(REPO / "config" / "studies" / f"{s}.yaml") for s in ("pretrained_tower",
+                                                                                      "pretrained_tower_mask"))
+    assert to_dict(resolve_run(tower, "lotlip")) == to_dict(resolve_run(mask, "lotlip"))
+    assert plan.experiment_seeds(tower, "lotlip") == plan.experiment_seeds(mask, "lotlip")
 
 
 def test_a_later_files_rows_replace_the_inherited_rows_in_its_order():

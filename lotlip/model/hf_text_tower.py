@@ -7,12 +7,16 @@ as a 4-D additive float mask: transformers 5 rejects 3-D int masks and ignores 4
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
 from lotlip.model.attention_mask import corner_attention_mask
 from lotlip.model.packaged import packaged_model_folder
+
+MAX_LENGTH_GROUPS = 4  # separate BERT passes per batch; more saves little and adds per-pass overhead
 
 
 class BertCornerTextEncoder(nn.Module):
@@ -46,7 +50,22 @@ class BertCornerTextEncoder(nn.Module):
         self.pad_id = config.pad_token_id if config.pad_token_id is not None else 0
 
     def forward_all(self, text: torch.Tensor) -> torch.Tensor:
-        """Features [B, 1 + K, D]: [CLS] then each corner, pooled and projected; register outputs are dropped."""
+        """Features [B, 1 + K, D]: [CLS] then each corner, pooled and projected; register outputs are dropped.
+
+        Trailing padding is not encoded: the rows go through BERT in a few length groups, each cut to its
+        longest row (:func:`length_groups`). Pad keys are masked for every query, so the features are those of
+        the full padded batch up to float rounding, at a fraction of the cost when most rows are short.
+        """
+        lengths = text.shape[1] - (text != self.pad_id).flip(1).int().argmax(1)
+        groups = length_groups(lengths)
+        if len(groups) == 1:
+            return self._encode(text[:, : int(lengths.max())])
+        feats = torch.cat([self._encode(text[rows, :length]) for rows, length in groups])
+        order = torch.cat([rows for rows, _ in groups])
+        return feats[torch.argsort(order)]
+
+    def _encode(self, text: torch.Tensor) -> torch.Tensor:
+        """Features [B, 1 + K, D] of ``text`` as given (padding included)."""
         dtype = self.transformer.embeddings.word_embeddings.weight.dtype
         mask = corner_attention_mask(text != self.pad_id, self.num_corner_tokens, self.corner_mask, dtype)
         hidden = self.transformer(input_ids=text, attention_mask=mask[:, None]).last_hidden_state
@@ -74,6 +93,38 @@ class BertCornerTextEncoder(nn.Module):
             self.transformer.gradient_checkpointing_enable()
         else:
             self.transformer.gradient_checkpointing_disable()
+
+
+def length_groups(lengths: torch.Tensor, max_groups: int = MAX_LENGTH_GROUPS) -> list[tuple[torch.Tensor, int]]:
+    """Rows split into at most ``max_groups`` groups of similar length, as (row indices, longest length) pairs.
+
+    The rows are sorted by length and cut where the tokens encoded (rows x longest length, summed over groups)
+    are fewest (dynamic programming over the cut points); a cut that saves nothing is not made. E.g. a training
+    batch of raw captions (~10 tokens) and long sub-captions (20-50) encodes each group at its own length
+    instead of every row at the longest.
+    """
+    ordered, rows = torch.sort(lengths.cpu(), stable=True)
+    sizes = ordered.tolist()
+    n = len(sizes)
+    # cost[g][i]: fewest tokens for the i shortest rows in g groups; cut[g][i]: where the last group starts
+    cost = [[0] + [math.inf] * n]
+    cut: list[list[int]] = [[0] * (n + 1)]
+    for g in range(1, min(max_groups, n) + 1):
+        row, starts = [math.inf] * (n + 1), [0] * (n + 1)
+        for i in range(1, n + 1):
+            for j in range(g - 1, i):
+                tokens = cost[g - 1][j] + (i - j) * sizes[i - 1]
+                if tokens < row[i]:
+                    row[i], starts[i] = tokens, j
+        cost.append(row)
+        cut.append(starts)
+    groups = min(range(1, len(cost)), key=lambda g: (cost[g][n], g))  # fewest tokens, then fewest groups
+    bounds, end = [], n
+    for g in range(groups, 0, -1):
+        bounds.append((cut[g][end], end))
+        end = cut[g][end]
+    rows = rows.to(lengths.device)
+    return [(rows[start:stop], sizes[stop - 1]) for start, stop in reversed(bounds)]
 
 
 def _add_embedding_rows(transformer: BertModel, count: int) -> None:

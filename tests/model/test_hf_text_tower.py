@@ -1,5 +1,9 @@
 """The HF BERT corner-token text tower, its tokenizer and release-checkpoint compatibility (offline, tiny)."""
 
+import itertools
+import math
+import random
+
 import pytest
 import torch
 from open_clip.hf_model import HFTextEncoder
@@ -8,7 +12,7 @@ from transformers import BertConfig
 
 from lotlip.model import get_model_config
 from lotlip.model.attention_mask import corner_attention_mask
-from lotlip.model.hf_text_tower import build_hf_text_tower
+from lotlip.model.hf_text_tower import build_hf_text_tower, length_groups
 from lotlip.model.hf_tokenizer import build_hf_tokenizer, tiny_vocab
 from lotlip.model.release import load_release_checkpoint
 from lotlip.model.tokenizer import trim_padding
@@ -103,8 +107,49 @@ def test_word_outputs_ignore_corners_under_the_mask(tower, tok):
 def test_padding_length_leaves_outputs_unchanged(tower, tok):
     full = tok(["a red circle", "a much longer text on the grey square at the top"])
     with torch.no_grad():
-        padded, trimmed = tower.forward_all(full), tower.forward_all(trim_padding(full))
+        padded, trimmed = tower._encode(full), tower._encode(trim_padding(full))
     assert torch.allclose(padded, trimmed, atol=1e-5)
+
+
+def _fewest_tokens(lengths: list[int], max_groups: int) -> int:
+    """Brute force: every way to cut the sorted lengths into at most ``max_groups`` runs."""
+    ordered, best = sorted(lengths), math.inf
+    for groups in range(1, min(max_groups, len(ordered)) + 1):
+        for cuts in itertools.combinations(range(1, len(ordered)), groups - 1):
+            bounds = zip((0, *cuts), (*cuts, len(ordered)), strict=True)
+            best = min(best, sum((stop - start) * ordered[stop - 1] for start, stop in bounds))
+    return best
+
+
+def test_length_groups_partition_the_rows_at_the_fewest_tokens():
+    rng = random.Random(0)
+    for _ in range(60):
+        lengths = [rng.randint(1, 30) for _ in range(rng.randint(1, 10))]
+        groups = length_groups(torch.tensor(lengths), max_groups=3)
+        assert sorted(torch.cat([rows for rows, _ in groups]).tolist()) == list(range(len(lengths)))
+        assert all(longest == max(lengths[i] for i in rows.tolist()) for rows, longest in groups)
+        assert 1 <= len(groups) <= 3
+        assert sum(len(rows) * longest for rows, longest in groups) == _fewest_tokens(lengths, 3)
+    assert len(length_groups(torch.tensor([7, 7, 7]))) == 1  # a cut that saves nothing is not made
+    assert [longest for _, longest in length_groups(torch.tensor([6, 40, 6, 40]))] == [6, 40]
+
+
+def test_length_groups_leave_features_and_gradients_unchanged(tower, tok):
+    texts = ["red", "a much longer text on the grey square at the top", "a red circle", "blue", "the top",
+             "a red circle on the grey square at the top much longer", "square"]
+    full = tok(texts)
+    assert len(length_groups((full != tok.pad_id).sum(1))) > 1  # the batch is encoded in several passes
+    results = []
+    for encode in (tower.forward_all, tower._encode):  # grouped vs every row at the full context
+        tower.zero_grad()
+        feats = encode(full)
+        feats.square().sum().backward()
+        results.append((feats.detach(), [p.grad.clone() for p in tower.parameters() if p.grad is not None]))
+    (grouped, grouped_grads), (padded, padded_grads) = results
+    tower.zero_grad()
+    assert torch.allclose(grouped, padded, atol=1e-5)
+    assert len(grouped_grads) == len(padded_grads) > 0
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grouped_grads, padded_grads, strict=True))
 
 
 def test_corners_differ_and_forward_is_cls(tower, tok):

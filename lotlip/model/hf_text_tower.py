@@ -101,30 +101,32 @@ def length_groups(lengths: torch.Tensor, max_groups: int = MAX_LENGTH_GROUPS) ->
     The rows are sorted by length and cut where the tokens encoded (rows x longest length, summed over groups)
     are fewest (dynamic programming over the cut points); a cut that saves nothing is not made. E.g. a training
     batch of raw captions (~10 tokens) and long sub-captions (20-50) encodes each group at its own length
-    instead of every row at the longest.
+    instead of every row at the longest. Only cuts between distinct lengths can be best, so the work grows with
+    the number of distinct lengths (at most the context length), not with the batch.
     """
     ordered, rows = torch.sort(lengths.cpu(), stable=True)
-    sizes = ordered.tolist()
-    n = len(sizes)
-    # cost[g][i]: fewest tokens for the i shortest rows in g groups; cut[g][i]: where the last group starts
-    cost = [[0] + [math.inf] * n]
-    cut: list[list[int]] = [[0] * (n + 1)]
-    for g in range(1, min(max_groups, n) + 1):
-        row, starts = [math.inf] * (n + 1), [0] * (n + 1)
-        for i in range(1, n + 1):
-            for j in range(g - 1, i):
-                tokens = cost[g - 1][j] + (i - j) * sizes[i - 1]
-                if tokens < row[i]:
-                    row[i], starts[i] = tokens, j
+    values, counts = torch.unique_consecutive(ordered, return_counts=True)
+    below = torch.cat([counts.new_zeros(1), counts.cumsum(0)])  # below[i]: rows shorter than values[i]
+    m, longest = len(values), values.double()
+    # cost[g][i]: fewest tokens for the rows of the i shortest lengths in g groups; start[g][i]: the last group's
+    # first length (argmin takes the first of equal options, so ties go to the earliest cut)
+    cost, start = [torch.full((m + 1,), math.inf, dtype=torch.float64)], [torch.zeros(m + 1, dtype=torch.long)]
+    cost[0][0] = 0
+    for g in range(1, min(max_groups, m) + 1):
+        row, first = torch.full((m + 1,), math.inf, dtype=torch.float64), torch.zeros(m + 1, dtype=torch.long)
+        for i in range(g, m + 1):
+            options = cost[g - 1][:i] + (below[i] - below[:i]) * longest[i - 1]
+            first[i] = torch.argmin(options)
+            row[i] = options[first[i]]
         cost.append(row)
-        cut.append(starts)
-    groups = min(range(1, len(cost)), key=lambda g: (cost[g][n], g))  # fewest tokens, then fewest groups
-    bounds, end = [], n
+        start.append(first)
+    groups = min(range(1, len(cost)), key=lambda g: (float(cost[g][m]), g))  # fewest tokens, then fewest groups
+    bounds, end = [], m
     for g in range(groups, 0, -1):
-        bounds.append((cut[g][end], end))
-        end = cut[g][end]
+        bounds.append((int(start[g][end]), end))
+        end = bounds[-1][0]
     rows = rows.to(lengths.device)
-    return [(rows[start:stop], sizes[stop - 1]) for start, stop in reversed(bounds)]
+    return [(rows[int(below[lo]):int(below[hi])], int(values[hi - 1])) for lo, hi in reversed(bounds)]
 
 
 def _add_embedding_rows(transformer: BertModel, count: int) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 import yaml
 
 from lotlip import plan
 from lotlip.config import ConfigError, load_config, resolve_run, to_dict
+from lotlip.provenance import git_commit
 from lotlip.stages.snapshot import config_hash, write_snapshot
 from tests.conftest import REPO
 
@@ -261,10 +263,6 @@ def test_a_study_plans_one_snapshot_after_its_tables_and_the_default_none(tmp_pa
 
 def test_a_snapshot_being_rewritten_does_not_mark_its_commit_dirty(tmp_path):
     """Snakemake removes a study's tracked snapshot before the job rewrites it; only other changes are dirty."""
-    import subprocess
-
-    from lotlip.provenance import git_commit
-
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, timeout=30)
 

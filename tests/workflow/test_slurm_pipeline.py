@@ -57,6 +57,7 @@ def timed_out_job(tmp_path_factory):
     job.cancel(check=False)
 
 
+@pytest.mark.slow  # 36 s: waits for a Slurm job to start
 def test_cancelled_job_raises_with_its_id_and_logs(timed_out_job, tmp_path):
     cfg = _slurm(tmp_path, timeout_min=5)
     job = launcher.submit(time.sleep, 600, cfg=cfg, name="cancelled")
@@ -143,6 +144,7 @@ def test_pipeline_runs_on_slurm_with_training_through_submitit(tmp_path):
         assert "JobState=COMPLETED" in job and "NumCPUs=1" in job, job
 
 
+@pytest.mark.slow  # waits out Slurm's 1-minute limit (52 s when the slow tests before it are deselected)
 def test_timed_out_job_raises_instead_of_hanging(timed_out_job):
     job, cfg, submitted = timed_out_job
     t0 = time.monotonic()

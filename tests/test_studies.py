@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -15,7 +16,7 @@ from lotlip import plan
 from lotlip.config import ConfigError, load_config, resolve_run, to_dict
 from lotlip.provenance import git_commit
 from lotlip.stages.snapshot import config_hash, write_snapshot
-from tests.conftest import REPO
+from tests.conftest import REPO, planned_jobs, run_snakemake
 
 CONFIG = REPO / "config" / "config.yaml"
 FULL = REPO / "config" / "full.yaml"
@@ -249,8 +250,6 @@ def test_lotlip_snapshot_cli(tmp_path, capsys):
 
 def test_a_study_plans_one_snapshot_after_its_tables_and_the_default_none(tmp_path):
     """Dry runs: the study's `all` ends in its snapshot, written under results/studies/<study>/."""
-    from tests.conftest import planned_jobs, run_snakemake
-
     study = run_snakemake(tmp_path, "-n", "all", "--configfile", str(REPO / "config" / "config.yaml"),
                           str(REPO / "config" / "studies" / "raw_share.yaml"), timeout=300)
     assert study.returncode == 0, study.stderr[-2000:]
@@ -280,3 +279,18 @@ def test_a_snapshot_being_rewritten_does_not_mark_its_commit_dirty(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     git_commit.cache_clear()
     assert git_commit(str(tmp_path), ignore=str(tmp_path / "studies" / "s")) == clean + "+dirty"
+
+
+def test_the_workflow_orders_a_studys_table_rows_as_the_study_declares_them(tmp_path):
+    """Snakemake's own --configfile merge keeps config/config.yaml's rows first (Table 3 would list K = 2 before
+    K = 1); the workflow hands the paper-table job the rows in the study file's order."""
+    study = REPO / "config" / "studies" / "corner_tokens.yaml"
+    done = run_snakemake(tmp_path, "-n", "-p", "results/corner_tokens/table_corner_tokens.csv",
+                         "--configfile", str(CONFIG), str(study), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    command = next(line for line in done.stdout.splitlines() if "lotlip paper-table" in line)
+    words = shlex.split(command)
+    rows = json.loads(words[words.index("--spec") + 1])["rows"]
+    declared = yaml.safe_load(study.read_text())["paper"]["tables"]["corner_tokens"]["rows"]
+    assert list(rows) == list(declared) == ["long", "lotlip_k1_nomask", "lotlip_k1", "lotlip_nomask", "lotlip",
+                                            "lotlip_k4_nomask", "lotlip_k4"]

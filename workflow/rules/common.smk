@@ -3,6 +3,7 @@
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from lotlip.artifacts import restore_pulled_mtimes
 from lotlip.config import ConfigError, load_config, run_config, to_dict
@@ -46,8 +47,21 @@ from lotlip.plan import (
 from lotlip.report.landing import table_title as landing_table_title
 from lotlip.constants import TABLES as TABLE_SPECS
 
+
+def ordered_config_sources():
+    """What Snakemake merged into `config`, in its order: the Snakefile's configfile (unless --replace-workflow-config
+    or given again with --configfile), each --configfile, then --config. Snakemake's own merge keeps inherited keys
+    first, so a study's paper-table rows would follow config/config.yaml's order; lotlip's loader lets a later
+    file's rows replace them."""
+    settings = workflow.config_settings
+    cli = [Path(f) for f in settings.configfiles]
+    own = [] if settings.replace_workflow_config else [Path(f).absolute() for f in workflow.configfiles]
+    return [*[f for f in own if f not in cli], *cli, dict(settings.config)]
+
+
 try:
-    CFG = load_config(config, origin="config")
+    load_config(config, origin="config")  # errors name the key as Snakemake merged it ("config: ...")
+    CFG = load_config(*ordered_config_sources(), origin="config")  # same values; a later file's table rows win
     check_plan(CFG)
 except ConfigError as exc:
     sys.exit(f"lotlip: config error: {exc}")

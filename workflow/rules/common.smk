@@ -5,6 +5,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.common.configfile import load_configfile
+
 from lotlip.artifacts import restore_pulled_mtimes
 from lotlip.config import ConfigError, load_config, run_config, to_dict
 from lotlip.plan import (
@@ -49,19 +51,18 @@ from lotlip.constants import TABLES as TABLE_SPECS
 
 
 def ordered_config_sources():
-    """What Snakemake merged into `config`, in its order: the Snakefile's configfile (unless --replace-workflow-config
-    or given again with --configfile), each --configfile, then --config. Snakemake's own merge keeps inherited keys
-    first, so a study's paper-table rows would follow config/config.yaml's order; lotlip's loader lets a later
-    file's rows replace them."""
+    """What Snakemake merged into `config`, in its order and read by its own reader: the Snakefile's configfile
+    (unless --replace-workflow-config or given again with --configfile), each --configfile, then --config.
+    Snakemake's merge keeps inherited keys first, so a study's paper-table rows would follow config/config.yaml's
+    order; lotlip's loader lets a later source's rows replace them. Mappings, so errors still read "config: ..."."""
     settings = workflow.config_settings
     cli = [Path(f) for f in settings.configfiles]
     own = [] if settings.replace_workflow_config else [Path(f).absolute() for f in workflow.configfiles]
-    return [*[f for f in own if f not in cli], *cli, dict(settings.config)]
+    return [*(load_configfile(f) for f in own if f not in cli), *map(load_configfile, cli), dict(settings.config)]
 
 
 try:
-    load_config(config, origin="config")  # errors name the key as Snakemake merged it ("config: ...")
-    CFG = load_config(*ordered_config_sources(), origin="config")  # same values; a later file's table rows win
+    CFG = load_config(*ordered_config_sources(), origin="config")  # Snakemake's values; a later file's rows win
     check_plan(CFG)
 except ConfigError as exc:
     sys.exit(f"lotlip: config error: {exc}")

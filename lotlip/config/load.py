@@ -86,7 +86,17 @@ def _node(src: ConfigSource | None, where: str) -> DictConfig | ListConfig:
         return src
     if src is not None and not isinstance(src, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(src).__name__}")
-    return OmegaConf.create(dict(src or {}))
+    return OmegaConf.create(_plain(src or {}))
+
+
+def _plain(value: Any) -> Any:
+    """Nested mappings and sequences as plain dicts and lists: omegaconf refuses other mapping types, such as the
+    ``OrderedDict`` Snakemake reads a JSON config file into."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _replace_table_rows(merged: DictConfig, data: DictConfig | ListConfig) -> None:

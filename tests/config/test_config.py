@@ -100,6 +100,15 @@ def test_run_config_applies_experiment_overrides():
         run_config(cfg, "nope")
 
 
+def test_nested_mappings_of_any_type_load_like_dicts():
+    """Snakemake reads JSON config files into OrderedDicts, nested too; omegaconf alone refuses them."""
+    from collections import OrderedDict
+
+    plain = load_config({"train": {"steps": 3}, "eval": {"batch_size": 8}})
+    ordered = load_config(OrderedDict(train=OrderedDict(steps=3), eval=OrderedDict(batch_size=8)))
+    assert ordered == plain and ordered.train.steps == 3
+
+
 def test_run_config_round_trips_through_json():
     cfg = load_config({})
     rc = run_config(cfg, "lotlip")

@@ -98,6 +98,15 @@ def test_misspelled_config_key_stops_with_one_line(tmp_path):
     assert done.stderr.strip() == "lotlip: config error: config: unknown key 'train.stpes'"
 
 
+def test_a_json_config_file_with_nested_sections_plans(tmp_path):
+    """Snakemake reads a JSON --configfile into OrderedDicts; the workflow's config loader takes them."""
+    extra = tmp_path / "extra.json"
+    extra.write_text('{"train": {"steps": 3}, "eval": {"batch_size": 8}}')
+    done = snakemake(tmp_path, "all", "-n", "--configfile", *TEST_CFG, str(extra))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert planned_jobs(done.stdout + done.stderr)["train"] >= 1
+
+
 def test_wrong_type_stops_with_one_line(tmp_path):
     done = snakemake(tmp_path, "all", "-n", "--configfile", str(REPO / "config" / "config.yaml"),
                      "--config", "train={'steps': 'lots'}")
